@@ -1,0 +1,34 @@
+"""The pre-norm transformer encoder block (ViT paper, equations 2-3).
+
+Shape legend: B batch, N tokens, D embedding width.
+"""
+import numpy as np
+
+from .attention import Attention
+from .mlp import Mlp
+from .module import Module
+from .norm import LayerNorm
+
+
+class Block(Module):
+    """x = x + attn(norm1(x));  x = x + mlp(norm2(x)).   (B, N, D) -> (B, N, D)"""
+
+    def __init__(self, dim, heads, mlp_dim, dropout=0.0, norm_eps=1e-6, rng=None, seed=0,
+                 dtype=np.float32):
+        super().__init__(dtype)
+        self.norm1 = LayerNorm(dim, eps=norm_eps, dtype=dtype)
+        self.attn = Attention(dim, heads, dropout=dropout, rng=rng, seed=seed, dtype=dtype)
+        self.norm2 = LayerNorm(dim, eps=norm_eps, dtype=dtype)
+        self.mlp = Mlp(dim, mlp_dim, dropout=dropout, rng=rng, seed=seed + 1, dtype=dtype)
+
+    def forward(self, x):
+        x = x + self.attn.forward(self.norm1.forward(x))
+        x = x + self.mlp.forward(self.norm2.forward(x))
+        return x
+
+    def backward(self, dout):
+        # each residual sum sends its gradient down both paths: the skip (identity) and the
+        # branch; the input gradient is their sum. Walk the two sums in reverse order.
+        dx = dout + self.norm2.backward(self.mlp.backward(dout))      # through x + mlp(norm2(x))
+        dx = dx + self.norm1.backward(self.attn.backward(dx))         # through x + attn(norm1(x))
+        return dx

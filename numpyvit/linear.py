@@ -1,0 +1,49 @@
+"""Fully connected layer: y = x W^T + b.
+
+Shape legend: B batch, N tokens, `in`/`out` the feature widths.
+"""
+import numpy as np
+
+from .module import Module, trunc_normal
+
+
+class Linear(Module):
+    """y = x W^T + b, applied to the last axis of x.
+
+    x: (..., in) -> y: (..., out); weight (out, in), bias (out,), as in PyTorch's nn.Linear.
+    The weight may also be stored as (out, *in_shape) (the patch projection keeps a
+    convolution kernel (D, C, p, p)); it is used flattened to (out, in).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+        super().__init__(dtype)
+        rng = rng if rng is not None else np.random.default_rng(0)
+        self.in_features, self.out_features = in_features, out_features
+        self.add_param("weight", trunc_normal(rng, (out_features, in_features)))
+        if bias:
+            self.add_param("bias", np.zeros(out_features))
+        self.x = None
+
+    def forward(self, x):
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear expects inputs with last dimension {self.in_features}, "
+                             f"got shape {x.shape}")
+        self.x = x
+        # one 2-D matmul over all rows: far faster than a batched 3-D matmul with small matrices
+        x2 = x.reshape(-1, self.in_features)                        # (B*N, in)
+        y = x2 @ self.params["weight"].reshape(self.out_features, -1).T  # (B*N, out)
+        if "bias" in self.params:
+            y += self.params["bias"]
+        return y.reshape(*x.shape[:-1], self.out_features)          # (..., out)
+
+    def backward(self, dout):
+        self.require_forward("x")
+        x2 = self.x.reshape(-1, self.in_features)                   # (B*N, in)
+        dy = dout.reshape(-1, self.out_features)                    # (B*N, out)
+        w = self.params["weight"].reshape(self.out_features, -1)    # (out, in), a view
+        dw = self.grads["weight"].reshape(self.out_features, -1)    # a view: += lands in grads
+        dw += dy.T @ x2                                             # dL/dW = dy^T x
+        if "bias" in self.params:
+            self.grads["bias"] += dy.sum(axis=0)                    # dL/db = sum over rows of dy
+        dx = dy @ w                                                 # dL/dx = dy W
+        return dx.reshape(self.x.shape)

@@ -1,0 +1,43 @@
+"""Softmax cross-entropy with optional label smoothing (Szegedy et al. 2016).
+
+Shape legend: B batch, K classes.
+"""
+import numpy as np
+
+
+class SoftmaxCrossEntropy:
+    """loss = -mean_b sum_k q_bk log softmax(z_b)_k,  q = (1 - eps) onehot(y) + eps / K.
+
+    forward(logits (B, K), labels (B,) ints) -> scalar mean loss;
+    backward(dloss=1) -> dlogits (B, K) = dloss * (softmax(z) - q) / B.
+    Forward keeps the probabilities (`self.probs`) for accuracy and backward.
+    """
+
+    def __init__(self, label_smoothing=0.0):
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing={label_smoothing!r} must be in [0, 1)")
+        self.label_smoothing = label_smoothing
+        self.probs = self.targets = None
+
+    def forward(self, logits, labels):
+        labels = np.asarray(labels)
+        if logits.ndim != 2:
+            raise ValueError(f"logits must have shape (B, K), got {logits.shape}")
+        B, K = logits.shape
+        if labels.shape != (B,) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be integers of shape ({B},), got {labels.dtype} {labels.shape}")
+        if labels.size and (labels.min() < 0 or labels.max() >= K):
+            raise ValueError(f"labels must lie in [0, {K}), got values from {labels.min()} to {labels.max()}")
+        shifted = logits - logits.max(axis=1, keepdims=True)         # stable: max logit is 0
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        eps = self.label_smoothing
+        targets = np.full_like(logits, eps / K)
+        targets[np.arange(B), labels] += 1.0 - eps
+        self.probs, self.targets = np.exp(log_probs), targets
+        return float(-(targets * log_probs).sum() / B)
+
+    def backward(self, dloss=1.0):
+        if self.probs is None:
+            raise RuntimeError("SoftmaxCrossEntropy.backward() called before forward()")
+        B = self.probs.shape[0]
+        return (self.probs - self.targets) * self.probs.dtype.type(dloss / B)

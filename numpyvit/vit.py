@@ -1,0 +1,146 @@
+"""The Vision Transformer (Dosovitskiy et al. 2020, "An Image is Worth 16x16 Words").
+
+Shape legend: B batch, C channels, H, W image height/width, p patch size,
+N tokens (patches + 1 class token), D embedding width, K classes.
+"""
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .activations import Dropout
+from .block import Block
+from .linear import Linear
+from .module import Module, trunc_normal
+from .norm import LayerNorm
+from .patch_embed import PatchEmbed, sincos_pos_embed
+
+
+@dataclass
+class ViTConfig:
+    image_size: int = 28        # input height = width in pixels (MNIST: 28)
+    patch_size: int = 7         # side of a square patch: 28/7 = 4x4 = 16 patches
+    in_channels: int = 1        # greyscale
+    num_classes: int = 10       # digits 0-9
+    dim: int = 64               # token width D
+    depth: int = 6              # number of transformer blocks
+    heads: int = 4              # attention heads; head width Dh = dim / heads = 16
+    mlp_dim: int = 128          # hidden width M of each block's MLP
+    dropout: float = 0.0        # dropout rate after the position embedding, attn proj and MLP
+    pool: str = "cls"           # 'cls': classify the class token; 'mean': the mean patch token
+    pos_embed: str = "learned"  # 'learned' parameter, or fixed 2-D 'sincos'
+    norm_eps: float = 1e-6      # LayerNorm epsilon (timm's ViT default)
+
+    def __post_init__(self):
+        for name in ("image_size", "patch_size", "in_channels", "num_classes", "dim", "depth",
+                     "heads", "mlp_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size={self.image_size} is not divisible by "
+                             f"patch_size={self.patch_size}")
+        if self.dim % self.heads:
+            raise ValueError(f"dim={self.dim} is not divisible by heads={self.heads}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+        if self.pool not in ("cls", "mean"):
+            raise ValueError(f"pool={self.pool!r} must be 'cls' or 'mean'")
+        if self.pos_embed not in ("learned", "sincos"):
+            raise ValueError(f"pos_embed={self.pos_embed!r} must be 'learned' or 'sincos'")
+        if self.pos_embed == "sincos" and self.dim % 4:
+            raise ValueError(f"dim={self.dim} must be divisible by 4 when pos_embed='sincos'")
+        if not self.norm_eps > 0:
+            raise ValueError(f"norm_eps={self.norm_eps!r} must be positive")
+
+    @property
+    def num_patches(self):
+        return (self.image_size // self.patch_size) ** 2
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ViTConfig fields {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+class VisionTransformer(Module):
+    """images (B, C, H, W) -> logits (B, K).
+
+    patch_embed -> prepend cls_token -> + pos_embed -> blocks -> norm -> head, the head
+    reading the class token (pool='cls') or the mean of the patch tokens (pool='mean').
+    Parameter names and shapes are timm's, so weights move to PyTorch one to one.
+    """
+
+    def __init__(self, config=None, seed=0, dtype=np.float32):
+        super().__init__(dtype)
+        self.config = config = config if config is not None else ViTConfig()
+        rng = np.random.default_rng(seed)
+        D = config.dim
+        self.patch_embed = PatchEmbed(config.image_size, config.patch_size, config.in_channels,
+                                      D, rng=rng, dtype=dtype)
+        N = self.patch_embed.num_patches + 1
+        self.add_param("cls_token", 1e-6 * rng.standard_normal((1, 1, D)))
+        if config.pos_embed == "learned":
+            self.add_param("pos_embed", trunc_normal(rng, (1, N, D)))
+        else:  # fixed: a constant, not a parameter
+            self.fixed_pos_embed = sincos_pos_embed(D, self.patch_embed.grid, dtype=self.dtype)
+        self.pos_drop = Dropout(config.dropout, seed=seed, dtype=dtype)
+        self.blocks = [Block(D, config.heads, config.mlp_dim, dropout=config.dropout,
+                             norm_eps=config.norm_eps, rng=rng, seed=seed + 10 * (i + 1), dtype=dtype)
+                       for i in range(config.depth)]
+        self.norm = LayerNorm(D, eps=config.norm_eps, dtype=dtype)
+        self.head = Linear(D, config.num_classes, rng=rng, dtype=dtype)
+        self.image_shape = None
+
+    def check_images(self, images):
+        c = self.config
+        expected = (c.in_channels, c.image_size, c.image_size)
+        if not isinstance(images, np.ndarray):
+            raise TypeError(f"images must be a NumPy array, got {type(images).__name__}")
+        if images.ndim != 4 or images.shape[1:] != expected:
+            raise ValueError(f"images must have shape (B, {expected[0]}, {expected[1]}, {expected[2]}), "
+                             f"got {images.shape}")
+        if not np.issubdtype(images.dtype, np.floating):
+            raise ValueError(f"images have dtype {images.dtype}; the model needs floats: normalise "
+                             f"first, e.g. numpyvit.data.normalize(x) for MNIST")
+
+    def forward(self, images):
+        self.check_images(images)
+        # inputs are cast once to the model's dtype, so a float32 model stays float32
+        images = images.astype(self.dtype, copy=False)
+        self.image_shape = images.shape
+        B = images.shape[0]
+        x = self.patch_embed.forward(images)                          # (B, N-1, D)
+        cls = np.broadcast_to(self.params["cls_token"], (B, 1, x.shape[2]))
+        x = np.concatenate([cls, x], axis=1)                          # (B, N, D)
+        x = x + (self.params["pos_embed"] if "pos_embed" in self.params else self.fixed_pos_embed)
+        x = self.pos_drop.forward(x)
+        for block in self.blocks:
+            x = block.forward(x)
+        x = self.norm.forward(x)                                      # (B, N, D)
+        self.tokens_shape = x.shape
+        pooled = x[:, 0] if self.config.pool == "cls" else x[:, 1:].mean(axis=1)  # (B, D)
+        return self.head.forward(pooled)                              # (B, K)
+
+    def backward(self, dlogits):
+        self.require_forward("image_shape")
+        B, N, D = self.tokens_shape
+        dpooled = self.head.backward(dlogits)                         # (B, D)
+        dx = np.zeros(self.tokens_shape, dtype=self.dtype)            # (B, N, D)
+        if self.config.pool == "cls":
+            dx[:, 0] = dpooled
+        else:  # the mean spreads its gradient evenly over the N-1 patch tokens
+            dx[:, 1:] = dpooled[:, None, :] / self.dtype.type(N - 1)
+        dx = self.norm.backward(dx)
+        for block in reversed(self.blocks):
+            dx = block.backward(dx)
+        dx = self.pos_drop.backward(dx)
+        if "pos_embed" in self.params:
+            self.grads["pos_embed"] += dx.sum(axis=0, keepdims=True)  # shared by the batch
+        self.grads["cls_token"] += dx[:, :1].sum(axis=0, keepdims=True)
+        return self.patch_embed.backward(dx[:, 1:])                   # (B, C, H, W)

@@ -1,0 +1,152 @@
+"""Every layer's hand-written backward pass against numerical derivatives (float64)."""
+import numpy as np
+import pytest
+
+from numpyvit import (GELU, Attention, Block, Dropout, LayerNorm, Linear, Mlp, PatchEmbed, Patchify,
+                      SoftmaxCrossEntropy, format_table, gradcheck, max_rel_error)
+from conftest import randomize
+
+LAYER_TOL = 1e-7
+
+
+def layer_cases():
+    """(name, layer factory, input shape): each layer at a generic random point."""
+    f64 = np.float64
+    return [
+        ("Linear", lambda: Linear(5, 4, dtype=f64), (2, 3, 5)),
+        ("LayerNorm", lambda: LayerNorm(6, dtype=f64), (2, 3, 6)),
+        ("GELU", lambda: GELU(dtype=f64), (2, 3, 6)),
+        ("Patchify", lambda: Patchify(2, dtype=f64), (2, 3, 4, 6)),
+        ("PatchEmbed", lambda: PatchEmbed(8, 4, 2, 6, dtype=f64), (2, 2, 8, 8)),
+        ("Attention", lambda: Attention(8, 2, dtype=f64), (2, 5, 8)),
+        ("Mlp", lambda: Mlp(6, 10, dtype=f64), (2, 3, 6)),
+        ("Block", lambda: Block(8, 2, 16, dtype=f64), (2, 5, 8)),
+    ]
+
+
+@pytest.mark.parametrize("name,make,shape", layer_cases(), ids=[c[0] for c in layer_cases()])
+def test_layer_backward_matches_numerical_gradient(name, make, shape, rng):
+    layer = randomize(make())
+    rows = gradcheck(layer, rng.standard_normal(shape), max_checks=200)
+    assert max_rel_error(rows) < LAYER_TOL, format_table(rows)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_loss_backward_matches_numerical_gradient(smoothing, rng):
+    logits = rng.standard_normal((6, 5))
+    labels = np.array([0, 1, 4, 2, 2, 3])
+    rows = gradcheck(SoftmaxCrossEntropy(smoothing), logits, args=(labels,))
+    assert max_rel_error(rows) < LAYER_TOL, format_table(rows)
+
+
+def test_attention_key_bias_gradient_is_zero_and_judged_by_the_floor(rng):
+    # softmax is unchanged by adding one vector to every key, so the key part of qkv's bias
+    # has an exactly zero gradient: the check must count those entries as zeros, and pass
+    attn = randomize(Attention(8, 2, dtype=np.float64))
+    rows = gradcheck(attn, rng.standard_normal((2, 5, 8)), max_checks=200)
+    bias = next(r for r in rows if r.name == "qkv.bias")
+    assert bias.zeros >= 8
+    assert np.abs(attn.qkv.grads["bias"][8:16]).max() < 1e-12       # (3, h, Dh): keys are 8:16
+
+
+def test_gradcheck_catches_a_wrong_backward(rng):
+    class BrokenGELU(GELU):
+        def backward(self, dout):
+            return 1.01 * super().backward(dout)   # a 1% error in the derivative
+
+    rows = gradcheck(BrokenGELU(dtype=np.float64), rng.standard_normal((3, 4)))
+    assert max_rel_error(rows) > 1e-3
+
+
+def test_gradcheck_catches_a_wrong_parameter_gradient(rng):
+    class BrokenLinear(Linear):
+        def backward(self, dout):
+            dx = super().backward(dout)
+            self.grads["bias"] *= 0.5               # half the bias gradient
+            return dx
+
+    rows = gradcheck(randomize(BrokenLinear(4, 3, dtype=np.float64)), rng.standard_normal((2, 4)))
+    bias = next(r for r in rows if r.name == "bias")
+    assert bias.max_rel_error > 0.1 and max_rel_error(rows) > 0.1
+
+
+def test_gradcheck_floor_still_catches_an_error_on_a_zero_gradient(rng):
+    class ShiftedKeyBias(Attention):
+        def backward(self, dout):
+            dx = super().backward(dout)
+            self.qkv.grads["bias"][8:16] += 1e-7     # the true key-bias gradient is 0
+            return dx
+
+    rows = gradcheck(randomize(ShiftedKeyBias(8, 2, dtype=np.float64)), rng.standard_normal((2, 5, 8)),
+                     max_checks=200)
+    bias = next(r for r in rows if r.name == "qkv.bias")
+    assert bias.max_rel_error > 0.5 and bias.zeros == 0
+
+
+def test_patchify_orders_patches_row_major_and_flattens_c_p_p():
+    x = np.arange(2 * 4 * 6, dtype=np.float64).reshape(1, 2, 4, 6)   # (B, C, H, W)
+    patches = Patchify(2, dtype=np.float64).forward(x)                 # (1, 6, 8)
+    assert patches.shape == (1, 6, 8)
+    # patch 4 sits at grid row 1, column 1: pixels rows 2-3, columns 2-3 of both channels
+    np.testing.assert_array_equal(patches[0, 4], x[0, :, 2:4, 2:4].reshape(-1))
+
+
+def test_patchify_backward_is_its_exact_inverse(rng):
+    layer = Patchify(2, dtype=np.float64)
+    x = rng.standard_normal((2, 3, 4, 6))
+    np.testing.assert_array_equal(layer.backward(layer.forward(x)), x)
+
+
+def test_patch_embed_equals_a_strided_convolution(rng):
+    pe = PatchEmbed(8, 4, 2, 3, rng=rng, dtype=np.float64)
+    x = rng.standard_normal((1, 2, 8, 8))
+    w, b = pe.proj.params["weight"], pe.proj.params["bias"]     # (D, C, p, p), (D,)
+    expected = np.array([[np.sum(w[d] * x[0, :, 4 * i:4 * i + 4, 4 * j:4 * j + 4]) + b[d]
+                          for d in range(3)] for i in range(2) for j in range(2)])
+    np.testing.assert_allclose(pe.forward(x)[0], expected, rtol=1e-12)
+
+
+def test_gelu_is_the_tanh_approximation():
+    x = np.array([-3.0, -1.0, 0.0, 0.5, 2.0])
+    expected = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    np.testing.assert_allclose(GELU(dtype=np.float64).forward(x), expected, rtol=1e-15)
+
+
+def test_layernorm_output_has_zero_mean_unit_variance(rng):
+    y = LayerNorm(16, dtype=np.float64).forward(3 + 5 * rng.standard_normal((4, 16)))
+    np.testing.assert_allclose(y.mean(-1), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(-1), 1, rtol=1e-5)
+
+
+def test_attention_rows_sum_to_one_and_are_kept(rng):
+    attn = Attention(8, 2, dtype=np.float64)
+    attn.forward(rng.standard_normal((3, 5, 8)))
+    assert attn.att.shape == (3, 2, 5, 5)
+    np.testing.assert_allclose(attn.att.sum(-1), 1, rtol=1e-12)
+
+
+def test_dropout_is_inverted_seeded_and_identity_in_eval(rng):
+    x = np.ones((200, 50))
+    a, b = Dropout(0.25, seed=3, dtype=np.float64), Dropout(0.25, seed=3, dtype=np.float64)
+    ya = a.forward(x)
+    np.testing.assert_array_equal(ya, b.forward(x))                 # same seed, same mask
+    assert set(np.unique(ya)) == {0.0, 1 / 0.75}                     # survivors scaled up
+    assert abs(ya.mean() - 1) < 0.02                                 # expectation preserved
+    np.testing.assert_array_equal(a.backward(x), ya)                 # gradient uses the same mask
+    np.testing.assert_array_equal(a.eval().forward(x), x)
+
+
+def test_backward_before_forward_raises():
+    for layer in (Linear(3, 2), LayerNorm(3), GELU(), Attention(4, 2), Patchify(2)):
+        with pytest.raises(RuntimeError, match="before forward"):
+            layer.backward(np.zeros((1, 2, 4)))
+    with pytest.raises(RuntimeError, match="before forward"):
+        SoftmaxCrossEntropy().backward()
+
+
+def test_loss_rejects_bad_labels():
+    loss = SoftmaxCrossEntropy()
+    with pytest.raises(ValueError, match=r"lie in \[0, 3\)"):
+        loss.forward(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ValueError, match="shape"):
+        loss.forward(np.zeros((2, 3)), np.array([0, 1, 2]))

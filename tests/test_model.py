@@ -1,0 +1,187 @@
+"""The whole VisionTransformer: gradients, names and shapes, config checks, dtypes, state."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from numpyvit import SoftmaxCrossEntropy, ViTConfig, VisionTransformer, format_table, gradcheck, max_rel_error
+from conftest import randomize, tiny_config
+
+MODEL_TOL = 1e-6
+
+
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+@pytest.mark.parametrize("pos_embed", ["learned", "sincos"])
+def test_vit_backward_matches_numerical_gradient(pool, pos_embed, rng):
+    model = randomize(VisionTransformer(tiny_config(pool=pool, pos_embed=pos_embed), dtype=np.float64))
+    rows = gradcheck(model, rng.standard_normal((2, 1, 8, 8)), max_checks=60)
+    assert len(rows) == 1 + len(list(model.named_parameters()))
+    assert max_rel_error(rows) < MODEL_TOL, format_table(rows)
+
+
+def test_vit_with_loss_backward_matches_numerical_gradient(rng):
+    class ModelWithLoss:                       # images -> scalar loss, one backward for both
+        def __init__(self, model, labels):
+            self.model, self.loss, self.labels = model, SoftmaxCrossEntropy(0.1), labels
+
+        def forward(self, x):
+            return self.loss.forward(self.model.forward(x), self.labels)
+
+        def backward(self, dloss):
+            return self.model.backward(self.loss.backward(dloss))
+
+        def named_parameters(self):
+            return self.model.named_parameters()
+
+        def zero_grad(self):
+            self.model.zero_grad()
+
+    model = randomize(VisionTransformer(tiny_config(), dtype=np.float64))
+    rows = gradcheck(ModelWithLoss(model, np.array([0, 2, 1])), rng.standard_normal((3, 1, 8, 8)))
+    assert max_rel_error(rows) < MODEL_TOL, format_table(rows)
+
+
+def timm_names_and_shapes(D=64, depth=6, N=17, M=128, K=10, C=1, p=7):
+    names = [("cls_token", (1, 1, D)), ("pos_embed", (1, N, D)),
+             ("patch_embed.proj.weight", (D, C, p, p)), ("patch_embed.proj.bias", (D,))]
+    for i in range(depth):
+        b = f"blocks.{i}."
+        names += [(b + "norm1.weight", (D,)), (b + "norm1.bias", (D,)),
+                  (b + "attn.qkv.weight", (3 * D, D)), (b + "attn.qkv.bias", (3 * D,)),
+                  (b + "attn.proj.weight", (D, D)), (b + "attn.proj.bias", (D,)),
+                  (b + "norm2.weight", (D,)), (b + "norm2.bias", (D,)),
+                  (b + "mlp.fc1.weight", (M, D)), (b + "mlp.fc1.bias", (M,)),
+                  (b + "mlp.fc2.weight", (D, M)), (b + "mlp.fc2.bias", (D,))]
+    return names + [("norm.weight", (D,)), ("norm.bias", (D,)), ("head.weight", (K, D)), ("head.bias", (K,))]
+
+
+def test_parameter_names_and_shapes_are_timms():
+    model = VisionTransformer(ViTConfig())
+    ours = [(name, value.shape) for name, value, _ in model.named_parameters()]
+    assert ours == timm_names_and_shapes()
+    assert [(k, v.shape) for k, v in model.state_dict().items()] == ours
+    assert model.num_parameters() == 205_962          # the figure in ../shared/MEASURED.md
+
+
+def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not():
+    a, b, c = (VisionTransformer(ViTConfig(), seed=s) for s in (0, 0, 1))
+    for (name, va, _), (_, vb, _), (_, vc, _) in zip(a.named_parameters(), b.named_parameters(),
+                                                     c.named_parameters()):
+        assert np.array_equal(va, vb), name
+    assert not np.array_equal(a.params["pos_embed"], c.params["pos_embed"])
+
+
+def test_initialisation_follows_timm():
+    model = VisionTransformer(ViTConfig(dim=128, mlp_dim=256), seed=0)
+    w = model.blocks[0].mlp.fc1.params["weight"]
+    assert abs(w.std() - 0.02) < 0.002 * 2 and np.abs(w).max() <= 0.04   # truncated at 2 std
+    assert np.all(model.blocks[0].attn.qkv.params["bias"] == 0)
+    assert np.all(model.norm.params["weight"] == 1) and np.all(model.norm.params["bias"] == 0)
+    assert np.abs(model.params["cls_token"]).max() < 1e-5
+
+
+def test_two_backward_calls_double_the_grads_and_zero_grad_clears_them(rng):
+    model = VisionTransformer(tiny_config(), dtype=np.float64)
+    dlogits = rng.standard_normal((2, 3))
+    model.forward(rng.standard_normal((2, 1, 8, 8)))
+    model.backward(dlogits)
+    once = {name: g.copy() for name, _, g in model.named_parameters()}
+    model.backward(dlogits)
+    for name, _, g in model.named_parameters():
+        np.testing.assert_allclose(g, 2 * once[name], rtol=1e-12, err_msg=name)
+    model.zero_grad()
+    assert all(not g.any() for _, _, g in model.named_parameters())
+
+
+def test_state_dict_round_trips_bit_exactly(rng):
+    a, b = VisionTransformer(tiny_config(), seed=0), VisionTransformer(tiny_config(), seed=1)
+    b.load_state_dict(a.state_dict())
+    x = rng.standard_normal((2, 1, 8, 8)).astype(np.float32)
+    assert np.array_equal(a.forward(x), b.forward(x))
+    for (name, va, _), (_, vb, _) in zip(a.named_parameters(), b.named_parameters()):
+        assert np.array_equal(va, vb), name
+
+
+def test_load_state_dict_is_strict():
+    model = VisionTransformer(tiny_config())
+    state = model.state_dict()
+    missing = {k: v for k, v in state.items() if k != "head.bias"}
+    with pytest.raises(KeyError, match="head.bias"):
+        model.load_state_dict(missing)
+    with pytest.raises(KeyError, match="extra"):
+        model.load_state_dict({**state, "extra": np.zeros(1)})
+    with pytest.raises(ValueError, match=r"head.weight.*\(4, 8\).*\(3, 8\)"):
+        model.load_state_dict({**state, "head.weight": np.zeros((4, 8))})
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("patch_size", 5, "image_size=28 is not divisible by patch_size=5"),
+    ("heads", 5, "dim=64 is not divisible by heads=5"),
+    ("depth", 0, "depth=0 must be a positive integer"),
+    ("dim", 64.0, "dim=64.0 must be a positive integer"),
+    ("pool", "max", "pool='max' must be 'cls' or 'mean'"),
+    ("pos_embed", "rope", "pos_embed='rope' must be 'learned' or 'sincos'"),
+    ("dropout", 1.0, "dropout=1.0 must be in"),
+    ("norm_eps", 0.0, "norm_eps=0.0 must be positive"),
+])
+def test_config_validation_names_field_value_and_rule(field, value, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ViTConfig(**{field: value})
+
+
+def test_forward_rejects_wrong_shapes_and_integer_images():
+    model = VisionTransformer(ViTConfig())
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\), got \(2, 28, 28\)"):
+        model.forward(np.zeros((2, 28, 28), np.float32))
+    with pytest.raises(ValueError, match=r"got \(2, 3, 28, 28\)"):
+        model.forward(np.zeros((2, 3, 28, 28), np.float32))
+    with pytest.raises(ValueError, match=r"got \(2, 1, 32, 32\)"):
+        model.forward(np.zeros((2, 1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="normalise"):
+        model.forward(np.zeros((2, 1, 28, 28), np.uint8))
+
+
+def test_float32_model_keeps_float32_everywhere(rng):
+    model = VisionTransformer(ViTConfig(), seed=0, dtype=np.float32)
+    loss_fn = SoftmaxCrossEntropy(0.1)
+    x = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
+    logits = model.forward(x)
+    loss_fn.forward(logits, np.array([1, 2, 3, 4]))
+    dx = model.backward(loss_fn.backward())
+    assert logits.dtype == np.float32 and dx.dtype == np.float32
+    for name, value, grad in model.named_parameters():
+        assert value.dtype == np.float32 and grad.dtype == np.float32, name
+    # every saved activation is float32 too: no silent upcast inside a layer
+    for prefix, module in model.modules():
+        for attr, value in vars(module).items():
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                assert value.dtype == np.float32, f"{prefix}.{attr} is {value.dtype}"
+
+
+def test_eval_mode_switches_off_dropout_everywhere(rng):
+    model = VisionTransformer(ViTConfig(**{**tiny_config().to_dict(), "dropout": 0.5}), dtype=np.float64)
+    x = rng.standard_normal((2, 1, 8, 8))
+    model.eval()
+    assert np.array_equal(model.forward(x), model.forward(x))
+    model.train()
+    assert not np.array_equal(model.forward(x), model.forward(x))
+
+
+def test_mean_pool_ignores_the_class_token_output(rng):
+    model = VisionTransformer(tiny_config(pool="mean"), dtype=np.float64)
+    model.forward(rng.standard_normal((2, 1, 8, 8)))
+    model.backward(np.ones((2, 3)))
+    assert model.tokens_shape == (2, 5, 8)
+
+
+def test_readme_example_runs_as_written(rng):
+    from numpyvit import SoftmaxCrossEntropy, ViTConfig, VisionTransformer
+    x = rng.standard_normal((8, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 8)
+    model = VisionTransformer(ViTConfig(), seed=0)
+    loss_fn = SoftmaxCrossEntropy()
+    logits = model.forward(x)            # x: (B, 1, 28, 28) float32
+    loss = loss_fn.forward(logits, y)
+    model.backward(loss_fn.backward())   # grads now in model.grads / named_parameters()
+    assert logits.shape == (8, 10) and abs(loss - np.log(10)) < 0.5
+    assert any(g.any() for _, _, g in model.named_parameters())
