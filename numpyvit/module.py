@@ -5,6 +5,7 @@ A layer is a `Module`:
 - `forward(x)` computes the output and stores what `backward` needs as named attributes.
 - `backward(dout)` returns the gradient with respect to the input and *adds* (`+=`) the
   parameter gradients into `grads`, so a parameter used twice collects both contributions.
+- `buffers` holds state that is saved but not trained (BatchNorm's running statistics).
 
 Child modules are found by looking at the attributes: a `Module`, or a list of them
 (`blocks`), becomes part of the tree, named by its attribute (`blocks.3.attn.qkv`).
@@ -19,6 +20,7 @@ class Module:
             raise ValueError(f"dtype={self.dtype} is not supported: use np.float32 or np.float64")
         self.params = {}
         self.grads = {}
+        self.buffers = {}
         self.training = True
 
     def add_param(self, name, value):
@@ -62,6 +64,12 @@ class Module:
             for key, value in m.params.items():
                 yield (f"{prefix}.{key}" if prefix else key), value, m.grads[key]
 
+    def named_buffers(self):
+        """Yield (dotted_name, value) for every buffer in the tree."""
+        for prefix, m in self.modules():
+            for key, value in m.buffers.items():
+                yield (f"{prefix}.{key}" if prefix else key), value
+
     def num_parameters(self):
         return sum(value.size for _, value, _ in self.named_parameters())
 
@@ -79,8 +87,10 @@ class Module:
 
     # --- saving and loading ------------------------------------------------------------
     def state_dict(self):
-        """Copies of every parameter, keyed by its dotted name (timm's names)."""
-        return {name: value.copy() for name, value, _ in self.named_parameters()}
+        """Copies of every parameter and buffer, keyed by its dotted name (timm's names)."""
+        state = {name: value.copy() for name, value, _ in self.named_parameters()}
+        state.update((name, value.copy()) for name, value in self.named_buffers())
+        return state
 
     def load_state_dict(self, state):
         """Copy `state` into the parameters in place (so optimisers keep their references).
@@ -88,6 +98,7 @@ class Module:
         Strict: a missing key, an unexpected key or a wrong shape raises an error naming it.
         """
         own = {name: value for name, value, _ in self.named_parameters()}
+        own.update(self.named_buffers())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if missing or unexpected:
