@@ -75,6 +75,7 @@ class VisionTransformer(Module):
     reading the class token (pool='cls') or the mean of the patch tokens (pool='mean').
     Parameter names and shapes are timm's, so weights move to PyTorch one to one.
     """
+    kind = "vit"   # the checkpoint's name for this architecture
 
     def __init__(self, config=None, seed=0, dtype=np.float32):
         super().__init__(dtype)

@@ -1,0 +1,103 @@
+"""Checkpoints: one .npz file that opens with plain `np.load(path)`, no pickle.
+
+Keys:
+  <state_dict name>      every model tensor under its timm name ('blocks.0.attn.qkv.weight')
+  optim.<slot>.<name>    optimiser state (AdamW's m and v), optim.steps
+  meta.format            'numpyvit-checkpoint-1'
+  meta.model             'vit' or 'resnet'
+  meta.config            the model config as a JSON string
+  meta.train             the training config, epoch, step, RNG states and metrics, as JSON
+Files are written to a temporary file beside the target and renamed into place, so a crash
+mid-write never destroys the previous checkpoint.
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "numpyvit-checkpoint-1"
+
+
+class CheckpointError(ValueError):
+    """A file that is missing, unreadable or not a numpyvit checkpoint."""
+
+
+def save_checkpoint(path, model, optimizer=None, train_state=None):
+    """Write model (+ optimiser, + JSON-able training state) to `path` atomically."""
+    path = Path(path)
+    arrays = dict(model.state_dict())
+    if optimizer is not None:
+        arrays.update((f"optim.{k}", v) for k, v in optimizer.state_dict().items())
+    arrays["meta.format"] = np.array(FORMAT)
+    arrays["meta.model"] = np.array(model_kind(model))
+    arrays["meta.config"] = np.array(json.dumps(model.config.to_dict()))
+    arrays["meta.train"] = np.array(json.dumps(train_state or {}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def model_kind(model):
+    return getattr(model, "kind", "vit")
+
+
+def load_checkpoint(path):
+    """Read a checkpoint: returns a dict with 'model' (kind), 'config' (dict), 'state'
+    (model tensors), 'optim' (optimiser state) and 'train' (dict)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.npz"
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {key: npz[key] for key in npz.files}
+    except ValueError as e:   # raised for arrays that need pickle
+        raise CheckpointError(f"{path} is not a numpyvit checkpoint: it holds pickled objects, "
+                              f"which are refused for safety ({e})") from None
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a numpyvit checkpoint (not a readable .npz: {e})") from None
+    if str(data.get("meta.format", "")) != FORMAT:
+        raise CheckpointError(f"{path} is not a numpyvit checkpoint (no meta.format='{FORMAT}')")
+    return {
+        "path": path,
+        "model": str(data["meta.model"]),
+        "config": json.loads(str(data["meta.config"])),
+        "train": json.loads(str(data["meta.train"])),
+        "state": {k: v for k, v in data.items() if not k.startswith(("meta.", "optim."))},
+        "optim": {k[len("optim."):]: v for k, v in data.items() if k.startswith("optim.")},
+    }
+
+
+def build_model(kind, config, seed=0, dtype=np.float32):
+    """A fresh model of the given kind ('vit', 'resnet') from a config dict."""
+    if kind == "vit":
+        from .vit import ViTConfig, VisionTransformer
+        return VisionTransformer(ViTConfig.from_dict(config), seed=seed, dtype=dtype)
+    if kind == "resnet":
+        from .resnet import ResNet, ResNetConfig
+        return ResNet(ResNetConfig.from_dict(config), seed=seed, dtype=dtype)
+    raise CheckpointError(f"unknown model kind {kind!r}: expected 'vit' or 'resnet'")
+
+
+def load_model(path, dtype=np.float32):
+    """The trained model stored in a checkpoint (or a run folder's last.npz), in eval mode."""
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt["model"], ckpt["config"], dtype=dtype)
+    try:
+        model.load_state_dict(ckpt["state"])
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{ckpt['path']}: weights do not fit the stored config: {e}") from None
+    return model.eval()

@@ -1,0 +1,226 @@
+"""The command line: python -m numpyvit {train, eval, predict, analyze, bench} ...
+
+Flags map onto the config dataclasses (ViTConfig, TrainConfig); defaults are the tuned
+recipe. Bad input ends with one line on stderr and exit status 2, never a traceback.
+"""
+import argparse
+import json
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import CheckpointError, load_checkpoint, load_model
+from .train import PRESETS, TrainConfig, TrainingDiverged
+from .vit import ViTConfig
+
+
+class UsageError(Exception):
+    """Something the user gave us is wrong: reported as one line, exit status 2."""
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def _add_dataclass_flags(parser, cls, title):
+    group = parser.add_argument_group(title)
+    for f in fields(cls):
+        kind = type(f.default)
+        help_text = f"default {f.default!r}"
+        group.add_argument(_flag(f.name), dest=f.name, type=kind if kind in (int, float) else str,
+                           default=None, help=help_text)
+    return group
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m numpyvit",
+                                     description="A Vision Transformer in pure NumPy: train, evaluate, inspect.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model on MNIST (downloads it on first use)",
+                       description="Train a ViT on MNIST. Defaults are the tuned recipe; --preset quick is a "
+                                   "one-minute demo run.")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="a named recipe (default: default)")
+    p.add_argument("--model", choices=["vit", "resnet"], default="vit", help="architecture (default: vit)")
+    p.add_argument("--data-dir", default=None, help="MNIST directory (default: $NUMPYVIT_DATA or ~/.cache/numpyvit/mnist)")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<timestamp>)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR_OR_CKPT",
+                   help="continue a stopped run exactly; its stored config is used")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch)")
+    _add_dataclass_flags(p, ViTConfig, "model (ViTConfig)")
+    _add_dataclass_flags(p, TrainConfig, "training (TrainConfig)")
+
+    p = sub.add_parser("eval", help="test loss, accuracy and confusion matrix of a checkpoint")
+    p.add_argument("checkpoint", help="a .npz checkpoint or a run folder")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--plot", action="store_true", help="write confusion.png and mistakes.png")
+    p.add_argument("--out", default=None, help="folder for the plots (default: the checkpoint's folder)")
+
+    p = sub.add_parser("predict", help="classify digit images (PNG/JPEG)")
+    p.add_argument("checkpoint")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+
+    p = sub.add_parser("analyze", help="the ViT paper's analysis figures for a trained checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/analysis)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--images", type=int, default=128, help="test images to average over (default 128)")
+    return parser
+
+
+# --- train -------------------------------------------------------------------------------
+def _config_from_args(cls, args, base):
+    values = dict(base)
+    values.update({f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name) is not None})
+    return values
+
+
+def cmd_train(args):
+    from .data import load_mnist
+    from .train import train
+    if args.resume:
+        ckpt = load_checkpoint(args.resume)
+        given = [_flag(f.name) for cls in (ViTConfig, TrainConfig) for f in fields(cls)
+                 if getattr(args, f.name) is not None]
+        if given:
+            print(f"note: --resume continues the stored run; ignoring {' '.join(given)}", file=sys.stderr)
+        kind, model_config = ckpt["model"], ckpt["config"]
+        train_config = TrainConfig.from_dict(ckpt["train"]["train_config"])
+        out = Path(args.out) if args.out else ckpt["path"].parent
+        print(f"resuming {ckpt['path']} at epoch {ckpt['train']['epoch'] + 1}, "
+              f"step {ckpt['train']['step_in_epoch']}", file=sys.stderr)
+    else:
+        model_preset, train_preset = PRESETS[args.preset]
+        kind = args.model
+        if kind == "vit":
+            model_config = ViTConfig(**_config_from_args(ViTConfig, args, model_preset)).to_dict()
+        else:
+            from .resnet import ResNetConfig
+            model_config = ResNetConfig().to_dict()
+        train_config = TrainConfig(**_config_from_args(TrainConfig, args, train_preset))
+        out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        if (out / "last.npz").exists():
+            raise UsageError(f"{out} already holds a run (last.npz); continue it with --resume {out} "
+                             f"or choose another --out")
+        ckpt = None
+    data = load_mnist(args.data_dir)
+    print(f"training {kind} ({json.dumps(model_config)}) -> {out}", file=sys.stderr)
+    try:
+        _, metrics = train(kind, model_config, train_config, data, out, resume=ckpt,
+                           progress=not args.no_progress)
+    except KeyboardInterrupt:
+        return 130
+    if metrics:
+        last = metrics[-1]
+        print(f"done: test accuracy {last['test_acc']:.4f} after {last['epoch']} epochs, "
+              f"{last['elapsed_s']:.0f} s; run folder {out}")
+    return 0
+
+
+# --- eval --------------------------------------------------------------------------------
+def confusion_matrix(labels, preds, k):
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (labels, preds), 1)          # rows: true class, columns: predicted
+    return cm
+
+
+def format_confusion(cm):
+    k = len(cm)
+    lines = ["true\\pred " + " ".join(f"{j:>5}" for j in range(k))]
+    lines += [f"{i:>9} " + " ".join(f"{v:>5}" for v in row) for i, row in enumerate(cm)]
+    return "\n".join(lines)
+
+
+def cmd_eval(args):
+    from .data import load_mnist, normalize
+    from .train import evaluate
+    model = load_model(args.checkpoint)
+    _, _, x_test, y_test = load_mnist(args.data_dir)
+    loss, acc, probs = evaluate(model, normalize(x_test), y_test)
+    preds = probs.argmax(1)
+    cm = confusion_matrix(y_test.astype(np.int64), preds, probs.shape[1])
+    print(f"test loss {loss:.4f}  accuracy {acc:.4f}  ({int(np.sum(preds != y_test))} mistakes of {len(y_test)})")
+    print(format_confusion(cm))
+    if args.plot:
+        from .plots import plot_confusion, plot_mistakes
+        out = Path(args.out) if args.out else _checkpoint_dir(args.checkpoint)
+        out.mkdir(parents=True, exist_ok=True)
+        plot_confusion(cm).savefig(out / "confusion.png", dpi=120, bbox_inches="tight")
+        wrong = np.flatnonzero(preds != y_test)
+        worst = wrong[np.argsort(-probs[wrong, preds[wrong]])]   # most confident mistakes first
+        plot_mistakes(x_test[worst], y_test[worst], preds[worst], probs[worst, preds[worst]]).savefig(
+            out / "mistakes.png", dpi=120, bbox_inches="tight")
+        print(f"wrote {out / 'confusion.png'} and {out / 'mistakes.png'}")
+    return 0
+
+
+def _checkpoint_dir(path):
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
+# --- predict -----------------------------------------------------------------------------
+def read_digit(path, size=28):
+    """A PNG/JPEG as a (size, size) uint8 MNIST-like digit: greyscale, resized, and inverted
+    when the background is light (MNIST digits are light on black)."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            grey = im.convert("L").resize((size, size), Image.BILINEAR)
+    except FileNotFoundError:
+        raise UsageError(f"image {path} does not exist") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise UsageError(f"cannot read image {path}: {e}") from None
+    x = np.asarray(grey, dtype=np.uint8)
+    border = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])
+    if border.mean() > 127:                     # dark digit on a light page
+        x = 255 - x
+    return x
+
+
+def cmd_predict(args):
+    from .data import normalize
+    model = load_model(args.checkpoint)
+    digits = np.stack([read_digit(p, model.config.image_size) for p in args.images])
+    logits = model.forward(normalize(digits))
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    for path, p in zip(args.images, probs):
+        top = np.argsort(-p)[:3]
+        print(f"{path}: " + "  ".join(f"{k} ({p[k]:.3f})" for k in top))
+    return 0
+
+
+# --- analyze -----------------------------------------------------------------------------
+def cmd_analyze(args):
+    from .data import load_mnist
+    from .plots import save_analysis
+    model = load_model(args.checkpoint)
+    if getattr(model, "kind", "vit") != "vit":
+        raise UsageError("analyze needs a ViT checkpoint")
+    if args.images < 1:
+        raise UsageError(f"--images={args.images} must be at least 1")
+    _, _, x_test, y_test = load_mnist(args.data_dir)
+    out = Path(args.out) if args.out else _checkpoint_dir(args.checkpoint) / "analysis"
+    summary = save_analysis(model, x_test[:args.images], y_test[:args.images], out)
+    print(summary)
+    print(f"figures and numbers in {out}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "analyze": cmd_analyze}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, CheckpointError, ValueError, TrainingDiverged, FileNotFoundError) as e:
+        print(f"numpyvit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:         # e.g. MNIST could not be fetched from any source
+        print(f"numpyvit {args.command}: error: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,224 @@
+"""Training loop, exact resume, checkpoints and the command line, on small synthetic data."""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import numpyvit.train as train_mod
+from numpyvit.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from numpyvit.cli import main
+from numpyvit.data import normalize, synthetic_digits
+from numpyvit.loss import SoftmaxCrossEntropy
+from numpyvit.optim import AdamW
+from numpyvit.train import TrainConfig, TrainingDiverged, train
+from numpyvit.vit import ViTConfig, VisionTransformer
+
+SMALL = ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32).to_dict()
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = synthetic_digits(640, seed=0)
+    return x[:512], y[:512], x[512:], y[512:]
+
+
+def small_train_config(**kw):
+    base = dict(epochs=2, batch_size=64, lr=3e-3, warmup_epochs=0.5, rotate=5.0, scale=0.05)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def weights(model):
+    return {name: value.copy() for name, value, _ in model.named_parameters()}
+
+
+def test_a_small_batch_overfits_to_near_zero_loss(data):
+    x, y = normalize(data[0][:16]), data[1][:16]
+    model = VisionTransformer(ViTConfig.from_dict(SMALL), seed=0)
+    loss_fn, opt = SoftmaxCrossEntropy(), AdamW(model, lr=3e-3, weight_decay=0.0)
+    for _ in range(300):
+        loss = loss_fn.forward(model.forward(x), y)
+        model.zero_grad()
+        model.backward(loss_fn.backward())
+        opt.step()
+    assert loss < 0.01
+
+
+def test_training_learns_and_writes_the_run_folder(tmp_path):
+    x, y = synthetic_digits(2304, seed=0)
+    data = x[:2048], y[:2048], x[2048:], y[2048:]
+    _, metrics = train("vit", SMALL, small_train_config(epochs=6, lr=1e-2), data, tmp_path,
+                       progress=False, log=lambda s: None)
+    assert metrics[-1]["test_acc"] > 0.9 and metrics[-1]["train_loss"] < metrics[0]["train_loss"]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    for key in ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_s",
+                "elapsed_s", "img_per_s"):
+        assert key in rows[0]
+    assert json.loads((tmp_path / "config.json").read_text())["model_config"] == SMALL
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    assert load_checkpoint(tmp_path)["train"]["epoch"] == 6
+
+
+def interrupt_when(predicate):
+    """A log/lr hook that sends this process Ctrl-C when predicate() first holds."""
+    def hook(*args):
+        if predicate(*args):
+            os.kill(os.getpid(), signal.SIGINT)
+    return hook
+
+
+def test_two_epochs_equal_one_epoch_then_resume_bit_for_bit(data, tmp_path):
+    full, _ = train("vit", SMALL, small_train_config(), data, tmp_path / "a", progress=False, log=lambda s: None)
+    # stop after epoch 1 with a Ctrl-C, then resume from the run folder
+    with pytest.raises(KeyboardInterrupt):
+        train("vit", SMALL, small_train_config(), data, tmp_path / "b", progress=False,
+              log=interrupt_when(lambda line: line.startswith("epoch   1/")))
+    ckpt = load_checkpoint(tmp_path / "b")
+    assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 0)
+    resumed, metrics = train("vit", SMALL, small_train_config(), data, tmp_path / "b", resume=ckpt,
+                             progress=False, log=lambda s: None)
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    for name, value in weights(full).items():
+        assert np.array_equal(value, weights(resumed)[name]), name
+
+
+def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(data, tmp_path, monkeypatch, capsys):
+    full, _ = train("vit", SMALL, small_train_config(), data, tmp_path / "a", progress=False, log=lambda s: None)
+    real_lr_at = train_mod.lr_at
+
+    def lr_at_with_interrupt(step, *args, **kw):
+        if step == 11:                        # epoch 2, step 3 of 8
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_lr_at(step, *args, **kw)
+
+    monkeypatch.setattr(train_mod, "lr_at", lr_at_with_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train("vit", SMALL, small_train_config(), data, tmp_path / "b", progress=False, log=print)
+    assert "resume with: python -m numpyvit train --resume" in capsys.readouterr().out
+    monkeypatch.setattr(train_mod, "lr_at", real_lr_at)
+    ckpt = load_checkpoint(tmp_path / "b")
+    assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 4)
+    resumed, _ = train("vit", SMALL, small_train_config(), data, tmp_path / "b", resume=ckpt,
+                       progress=False, log=lambda s: None)
+    for name, value in weights(full).items():
+        assert np.array_equal(value, weights(resumed)[name]), name
+
+
+def test_a_non_finite_loss_stops_with_step_lr_and_checkpoint(data, tmp_path, monkeypatch):
+    real = SoftmaxCrossEntropy.forward
+    calls = {"n": 0}
+
+    def forward(self, logits, labels):
+        calls["n"] += 1
+        return float("nan") if calls["n"] == 12 else real(self, logits, labels)
+
+    monkeypatch.setattr(SoftmaxCrossEntropy, "forward", forward)
+    with pytest.raises(TrainingDiverged, match=r"nan at step \d+ .*lr=.*last good checkpoint: .*last.npz"):
+        train("vit", SMALL, small_train_config(), data, tmp_path, progress=False, log=lambda s: None)
+
+
+def test_checkpoint_round_trip_opens_with_plain_np_load(tmp_path):
+    model = VisionTransformer(ViTConfig.from_dict(SMALL), seed=3)
+    opt = AdamW(model)
+    path = save_checkpoint(tmp_path / "m.npz", model, opt, {"epoch": 1})
+    with np.load(path) as npz:                # plain np.load: allow_pickle defaults to False
+        assert np.array_equal(npz["blocks.0.attn.qkv.weight"], model.blocks[0].attn.qkv.params["weight"])
+        assert json.loads(str(npz["meta.config"])) == SMALL
+    loaded = load_model(path)
+    for name, value in weights(model).items():
+        assert np.array_equal(value, weights(loaded)[name])
+
+
+def test_a_checkpoint_that_needs_pickle_is_refused(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, **{"meta.format": np.array("numpyvit-checkpoint-1"), "x": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(path)
+
+
+def test_foreign_and_missing_files_are_not_checkpoints(tmp_path):
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(CheckpointError, match="not a numpyvit checkpoint"):
+        load_checkpoint(tmp_path / "other.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a numpyvit checkpoint"):
+        load_checkpoint(tmp_path / "text.npz")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.npz")
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    model = VisionTransformer(ViTConfig.from_dict(SMALL), seed=0)
+    path = save_checkpoint(tmp_path / "last.npz", model)
+    before = path.read_bytes()
+
+    def crash(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError):
+        save_checkpoint(path, VisionTransformer(ViTConfig.from_dict(SMALL), seed=1))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.npz"]     # no temp file left
+
+
+# --- the command line --------------------------------------------------------------------
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--epochs", "-1"], "epochs=-1 must be a positive integer"),
+    (["train", "--patch-size", "5"], "image_size=28 is not divisible by patch_size=5"),
+    (["train", "--pool", "max"], "pool='max' must be 'cls' or 'mean'"),
+    (["eval", "missing.npz"], "does not exist"),
+    (["predict", "missing.npz", "x.png"], "does not exist"),
+])
+def test_cli_bad_input_is_one_line_and_a_nonzero_exit(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_refuses_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    (tmp_path / "notes.npz").write_text("not a checkpoint")
+    code, _, err = run_cli(["eval", str(tmp_path / "notes.npz")], capsys)
+    assert code == 2 and "not a numpyvit checkpoint" in err
+
+
+def test_cli_predict_reports_top3_and_rejects_unreadable_images(tmp_path, capsys):
+    from PIL import Image
+    model = VisionTransformer(ViTConfig.from_dict(SMALL), seed=0)
+    ckpt = save_checkpoint(tmp_path / "m.npz", model)
+    digit = np.full((56, 56), 255, np.uint8)          # a dark stroke on white paper
+    digit[10:46, 26:30] = 0
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    Image.fromarray(digit).convert("RGB").save(tmp_path / "one.jpg")
+    code, out, _ = run_cli(["predict", str(ckpt), str(tmp_path / "one.png"), str(tmp_path / "one.jpg")], capsys)
+    assert code == 0 and out.count("(") == 6          # three classes with probabilities per image
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    code, _, err = run_cli(["predict", str(ckpt), str(tmp_path / "bad.png")], capsys)
+    assert code == 2 and "cannot read image" in err
+
+
+def test_read_digit_inverts_a_light_background(tmp_path):
+    from PIL import Image
+    from numpyvit.cli import read_digit
+    page = np.full((28, 28), 250, np.uint8)
+    page[5:20, 12:15] = 10
+    Image.fromarray(page).save(tmp_path / "d.png")
+    x = read_digit(tmp_path / "d.png")
+    assert x[0, 0] < 10 and x[10, 13] > 200
+
+
+def test_cli_will_not_overwrite_an_existing_run(tmp_path, capsys):
+    save_checkpoint(tmp_path / "last.npz", VisionTransformer(ViTConfig.from_dict(SMALL)))
+    code, _, err = run_cli(["train", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "--resume" in err
