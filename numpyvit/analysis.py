@@ -1,0 +1,293 @@
+"""What a trained ViT has learned, measured as in the ViT paper's section 4.5 (Figures 6, 7, 11).
+
+- attention_maps: every block's attention weights for a batch of images.
+- attention_rollout / rollout_map: attention from the class token to the input patches,
+  carried through all layers (Abnar & Zuidema 2020; ViT paper appendix D.8, Figure 6).
+- mean_attention_distance: how far, in pixels, each head looks (Figure 7 right, Figure 11).
+- pos_embed_similarity: cosine similarity between position embeddings (Figure 7 centre).
+- patch_embed_components: principal components of the patch embedding filters (Figure 7 left).
+- neighbour_similarity_summary, summarize: the same findings as numbers and text.
+
+NumPy only: the figures live in plots.py.
+
+Shape legend: L layers (blocks), B batch, h heads, N tokens (patches + 1 class token, token 0
+the class token, patches in row-major grid order), P = N - 1 patches, g grid side (P = g*g),
+p patch size, C channels, D embedding width.
+"""
+import numpy as np
+
+HEAD_FUSIONS = ("mean", "max", "min")
+
+
+def attention_maps(model, images, batch_size=256):
+    """Every block's softmax attention weights for `images`: (L, B, h, N, N).
+
+    images: normalised float (B, C, H, W), e.g. numpyvit.data.normalize(x_uint8).
+    The model runs in eval mode (no dropout), `batch_size` images at a time so that memory
+    stays bounded; its training flag is restored afterwards. Each row of the result sums to 1:
+    result[l, b, k, i] is how query token i of image b spreads head k's attention in block l.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    model.check_images(images)
+    was_training = model.training
+    model.eval()
+    B = images.shape[0]
+    L, h, N = len(model.blocks), model.config.heads, model.patch_embed.num_patches + 1
+    out = np.empty((L, B, h, N, N), dtype=model.dtype)            # (L, B, h, N, N)
+    try:
+        for start in range(0, B, batch_size):
+            model.forward(images[start:start + batch_size])
+            for l, block in enumerate(model.blocks):
+                out[l, start:start + batch_size] = block.attn.att  # (b, h, N, N)
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _check_attentions(attentions, fn):
+    """(L, B, h, N, N) or one image's (L, h, N, N) -> (L, B, h, N, N) and whether B was added."""
+    att = np.asarray(attentions)
+    if att.ndim not in (4, 5) or att.shape[-1] != att.shape[-2]:
+        raise ValueError(f"{fn}: attentions.shape={att.shape}, expected (layers, B, heads, N, N) "
+                         f"or (layers, heads, N, N) with square N x N attention matrices")
+    if not np.issubdtype(att.dtype, np.floating):
+        att = att.astype(np.float64)
+    single = att.ndim == 4
+    return (att[:, None] if single else att), single
+
+
+def attention_rollout(attentions, head_fusion="mean", discard_ratio=0.0):
+    """Attention rollout (Abnar & Zuidema 2020), as in the ViT paper's appendix D.8 / Figure 6.
+
+    Per layer l: fuse the heads into one matrix W_l (mean, max or min over heads), optionally
+    discard its weakest weights, then account for the residual connection by mixing in the
+    identity and renormalising the rows:
+
+        A_l = (0.5 W_l + 0.5 I) / rowsum(0.5 W_l + 0.5 I)
+        R   = A_L ... A_2 A_1            (the last layer's matrix on the left)
+
+    R[i, j] is how much of token i's final representation flows from input token j; row 0
+    (the class token) over the patch columns is what rollout_map displays.
+
+    attentions: (L, B, h, N, N), or one image's (L, h, N, N).
+    head_fusion: 'mean' (default, the paper's), 'max' or 'min' over the h heads.
+    discard_ratio in [0, 1): in each fused N x N matrix, the floor(discard_ratio * N*N) lowest
+        weights are set to 0 before the identity is added. The class token's own entry
+        W[0, 0] is never discarded (our choice, as in the common reference code): it is the
+        path by which the class token keeps its own information. Rows need not be
+        renormalised before adding I: every row of 0.5 W + 0.5 I sums to at least 0.5.
+    Returns R: (B, N, N), or (N, N) for one image's input; the input's float dtype.
+    """
+    att, single = _check_attentions(attentions, "attention_rollout")
+    if head_fusion not in HEAD_FUSIONS:
+        raise ValueError(f"attention_rollout: head_fusion={head_fusion!r}, expected one of {HEAD_FUSIONS}")
+    if not 0.0 <= discard_ratio < 1.0:   # also rejects NaN
+        raise ValueError(f"attention_rollout: discard_ratio={discard_ratio!r}, expected a number in [0, 1)")
+    L, B, h, N, _ = att.shape
+    W = getattr(np, head_fusion)(att, axis=2)                     # (L, B, N, N)
+
+    n_discard = int(discard_ratio * N * N)
+    if n_discard > 0:
+        flat = W.reshape(L, B, N * N).copy()                      # (L, B, N*N)
+        # an infinite key keeps W[0, 0] (flat index 0) out of the lowest n_discard
+        keys = flat.copy()
+        keys[..., 0] = np.inf
+        lowest = np.argpartition(keys, n_discard - 1, axis=-1)[..., :n_discard]
+        np.put_along_axis(flat, lowest, 0, axis=-1)
+        W = flat.reshape(L, B, N, N)                              # (L, B, N, N)
+
+    eye = np.eye(N, dtype=W.dtype)
+    A = 0.5 * W + 0.5 * eye                                       # residual: x + attn(x)
+    A /= A.sum(axis=-1, keepdims=True)                            # rows sum to 1 again
+    R = np.broadcast_to(eye, (B, N, N)).copy()                    # (B, N, N)
+    for l in range(L):                                            # R = A_l R: later layers on the left
+        R = A[l] @ R
+    return R[0] if single else R
+
+
+def rollout_map(rollout, grid):
+    """The class token's row of a rollout over the patches, as an image: (B, g, g).
+
+    rollout: (B, N, N) or (N, N) from attention_rollout, N = g*g + 1.
+    map[b] = R[b, 0, 1:].reshape(g, g), divided by its maximum so that the strongest patch
+    is 1: rollout values shrink with depth and token count, and only the pattern matters
+    for display. Returns (g, g) for a single (N, N) input.
+    """
+    R = np.asarray(rollout)
+    single = R.ndim == 2
+    R = R[None] if single else R
+    if R.ndim != 3 or R.shape[-1] != R.shape[-2]:
+        raise ValueError(f"rollout_map: rollout.shape={np.shape(rollout)}, expected (B, N, N) or (N, N)")
+    N = R.shape[-1]
+    if N != grid * grid + 1:
+        raise ValueError(f"rollout_map: N={N} tokens do not match grid={grid} "
+                         f"(expected grid*grid + 1 = {grid * grid + 1})")
+    m = R[:, 0, 1:].reshape(-1, grid, grid)                       # (B, g, g)
+    top = m.max(axis=(1, 2), keepdims=True)
+    # an all-zero map stays zero rather than becoming NaN
+    m = np.divide(m, top, out=np.zeros_like(m), where=top > 0)
+    return m[0] if single else m
+
+
+def patch_distances(grid, patch_size):
+    """(P, P) distance in pixels between the centres of patches i and j, row-major order.
+
+    Patch i sits at grid row i // g, column i % g; its centre at ((row + 0.5) p, (col + 0.5) p),
+    so the distance is p * sqrt(drow^2 + dcol^2).
+    """
+    rows, cols = np.divmod(np.arange(grid * grid), grid)          # (P,), (P,)
+    dr = rows[:, None] - rows[None, :]                            # (P, P)
+    dc = cols[:, None] - cols[None, :]                            # (P, P)
+    return patch_size * np.sqrt(dr * dr + dc * dc)
+
+
+def mean_attention_distance(attentions, patch_size, grid):
+    """Mean attention distance per layer and head in pixels: (L, h). ViT paper Figure 7 right, Figure 11.
+
+        dist[l, k] = mean over images b and query patches i of  sum_j a[l, b, k, i, j] d(i, j)
+
+    with d(i, j) the distance in pixels between the centres of patches i and j (patch_distances).
+    It is the analogue of a CNN's receptive field size: small for heads that look locally.
+
+    Query and key are patch tokens only: the class token's row and column are dropped and each
+    remaining row is renormalised to sum to 1 (our choice: the class token has no position, so
+    it has no distance). A query row that gave no weight at all to patches (possible only in
+    hand-made input) has no distance and is left out of the average.
+
+    attentions: (L, B, h, N, N) or one image's (L, h, N, N), N = grid*grid + 1.
+    """
+    att, _ = _check_attentions(attentions, "mean_attention_distance")
+    N = att.shape[-1]
+    if N != grid * grid + 1:
+        raise ValueError(f"mean_attention_distance: N={N} tokens do not match grid={grid} "
+                         f"(expected grid*grid + 1 = {grid * grid + 1})")
+    a = att[..., 1:, 1:]                                          # (L, B, h, P, P) patches only
+    mass = a.sum(axis=-1)                                         # (L, B, h, P)
+    d = patch_distances(grid, patch_size).astype(a.dtype)         # (P, P)
+    weighted = np.einsum("lbhij,ij->lbhi", a, d)                  # (L, B, h, P)
+    valid = mass > 0
+    per_query = np.divide(weighted, mass, out=np.zeros_like(weighted), where=valid)
+    with np.errstate(invalid="ignore", divide="ignore"):          # a head with no valid row -> NaN
+        return per_query.sum(axis=(1, 3)) / valid.sum(axis=(1, 3)).astype(a.dtype)  # (L, h)
+
+
+def attention_distance_for_model(model, images, batch_size=256):
+    """mean_attention_distance of `model` on normalised `images` (B, C, H, W): (L, h) in pixels.
+
+    Which images is the caller's choice; the paper averages over many (128 test images is
+    plenty for MNIST).
+    """
+    att = attention_maps(model, images, batch_size=batch_size)   # (L, B, h, N, N)
+    return mean_attention_distance(att, model.config.patch_size, model.patch_embed.grid)
+
+
+def pos_embed_similarity(pos_embed, grid):
+    """Cosine similarity of every position embedding with every other: (g, g, g, g). Figure 7 centre.
+
+        sim[r1, c1, r2, c2] = <e(r1, c1), e(r2, c2)> / (|e(r1, c1)| |e(r2, c2)|)
+
+    so sim[r, c] is the tile the paper draws for the patch at row r, column c.
+    pos_embed: (1, N, D) or (N, D) with N = grid*grid + 1; row 0, the class token's, is
+    dropped first (it has no grid position). A zero embedding is similar to nothing (0).
+    """
+    E = np.asarray(pos_embed)
+    if E.ndim == 3 and E.shape[0] == 1:
+        E = E[0]                                                  # (N, D)
+    if E.ndim != 2:
+        raise ValueError(f"pos_embed_similarity: pos_embed.shape={np.shape(pos_embed)}, "
+                         f"expected (1, N, D) or (N, D)")
+    if E.shape[0] != grid * grid + 1:
+        raise ValueError(f"pos_embed_similarity: {E.shape[0]} embeddings do not match grid={grid} "
+                         f"(expected grid*grid + 1 = {grid * grid + 1}, class token first)")
+    E = E[1:]                                                     # (P, D)
+    norm = np.linalg.norm(E, axis=1, keepdims=True)               # (P, 1)
+    U = np.divide(E, norm, out=np.zeros_like(E, dtype=np.result_type(E, 1.0)), where=norm > 0)
+    return (U @ U.T).reshape(grid, grid, grid, grid)              # (g, g, g, g)
+
+
+def patch_embed_components(weight, k=None):
+    """Principal components of the patch embedding filters. ViT paper Figure 7 left.
+
+    weight: (D, C, p, p), e.g. model.patch_embed.proj.params["weight"]: D filters, one per
+    embedding channel. Flattened to X (D, C*p*p), each filter a row; the rows are centred
+    (the mean filter over D is subtracted) and X = U S V^T. The rows of V^T are the
+    principal directions, in order of the variance they explain:
+
+        explained_variance_ratio[i] = S[i]^2 / sum_j S[j]^2
+
+    Returns components (k, C, p, p) and explained_variance_ratio (k,), sorted descending; the
+    ratios of all min(D, C*p*p) components sum to 1. k defaults to all of them. The sign of a
+    principal direction is arbitrary; we make its largest-magnitude pixel positive so that
+    figures do not flip between runs.
+    """
+    w = np.asarray(weight)
+    if w.ndim != 4:
+        raise ValueError(f"patch_embed_components: weight.shape={w.shape}, expected (D, C, p, p)")
+    D, C, p, _ = w.shape
+    X = w.reshape(D, C * p * p)                                   # (D, C*p*p)
+    X = X - X.mean(axis=0, keepdims=True)                         # centre over the D filters
+    _, S, Vt = np.linalg.svd(X, full_matrices=False)              # Vt: (min(D, Cpp), C*p*p)
+    n = len(S)
+    k = n if k is None else k
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise ValueError(f"patch_embed_components: k={k!r}, expected an integer in [1, {n}]")
+    var = S * S
+    total = var.sum()
+    ratio = var / total if total > 0 else np.zeros_like(var)      # all filters equal: nothing varies
+    top = np.argmax(np.abs(Vt), axis=1)                           # (n,)
+    sign = np.sign(Vt[np.arange(n), top])
+    Vt = Vt * np.where(sign == 0, 1, sign)[:, None]
+    return Vt[:k].reshape(k, C, p, p), ratio[:k]
+
+
+def neighbour_similarity_summary(sim):
+    """Mean cosine similarity of neighbouring vs distant positions, from pos_embed_similarity.
+
+    sim: (g, g, g, g). Neighbours are the 4-neighbours (grid distance 1); distant pairs are at
+    Euclidean grid distance >= 2, i.e. outside each other's 8-neighbourhood, so diagonal
+    neighbours (distance sqrt 2) belong to neither group. Each ordered pair counts once.
+    Returns {"neighbour": mean, "distant": mean, "gap": neighbour - distant}; a group with
+    no pairs (grid 1 has no neighbours, grid < 3 no distant pairs) gives NaN.
+    """
+    s = np.asarray(sim)
+    if s.ndim != 4 or len(set(s.shape)) != 1:
+        raise ValueError(f"neighbour_similarity_summary: sim.shape={s.shape}, expected (g, g, g, g)")
+    g = s.shape[0]
+    d2 = (patch_distances(g, 1) ** 2).round()                     # squared grid distance (P, P)
+    flat = s.reshape(g * g, g * g)                                # (P, P)
+
+    def mean_where(mask):
+        return float(flat[mask].mean()) if mask.any() else float("nan")
+
+    neighbour, distant = mean_where(d2 == 1), mean_where(d2 >= 4)
+    return {"neighbour": neighbour, "distant": distant, "gap": neighbour - distant}
+
+
+def summarize(distances, sim):
+    """A few lines of text: attention distance per layer, and whether neighbouring position
+    embeddings are more similar than distant ones.
+
+    distances: (L, h) from mean_attention_distance, in pixels; sim: (g, g, g, g) from
+    pos_embed_similarity.
+    """
+    dist = np.asarray(distances)
+    if dist.ndim != 2:
+        raise ValueError(f"summarize: distances.shape={dist.shape}, expected (layers, heads)")
+    L, h = dist.shape
+    lines = [f"Mean attention distance in pixels (min / mean / max over the {h} heads):"]
+    for l in range(L):
+        lines.append(f"  layer {l + 1}: {np.nanmin(dist[l]):5.1f} / {np.nanmean(dist[l]):5.1f} / "
+                     f"{np.nanmax(dist[l]):5.1f}")
+    s = neighbour_similarity_summary(sim)
+    numbers = (f"mean cosine similarity {s['neighbour']:.3f} for 4-neighbours vs "
+               f"{s['distant']:.3f} at grid distance >= 2")
+    if np.isnan(s["gap"]):
+        verdict = "the grid is too small to compare neighbouring and distant positions"
+    elif s["gap"] > 0:
+        verdict = "neighbouring positions are more similar than distant ones"
+    else:
+        verdict = "neighbouring positions are NOT more similar than distant ones"
+    lines.append(f"Position embeddings: {verdict}")
+    lines.append(f"  ({numbers}).")
+    return "\n".join(lines)

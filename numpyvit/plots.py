@@ -1,0 +1,413 @@
+"""Figures: the ViT paper's section 4.5 analyses, training curves, confusion matrix, mistakes.
+
+One function per figure; each returns a matplotlib Figure and never calls show(). We build
+`matplotlib.figure.Figure` objects directly, without pyplot: no global figure state and no
+backend to choose, so the same code runs headless (savefig renders PNG with Agg) and in a
+notebook (a Figure displays itself as the cell's output).
+
+Shape legend: L layers, B batch, h heads, N tokens (patches + 1 class token, token 0 the
+class token), g grid side (N = g*g + 1), H, W image height/width, C channels, p patch size,
+K classes. Layer and head indices passed in are 0-based; figures label them 1-based, as the
+paper does.
+"""
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib import patheffects
+from matplotlib.figure import Figure
+
+from . import analysis
+from .data import normalize
+
+HEAT_CMAP = "inferno"     # attention: dark = little, bright = much
+# the digit's outline over a heat map: white with a black edge reads on dark and bright colours
+OUTLINE = dict(colors="white", linewidths=1.0,
+               path_effects=[patheffects.withStroke(linewidth=2.2, foreground="black")])
+
+
+def _gray_images(images, name):
+    """(n, H, W) or (n, 1, H, W) -> (n, H, W)."""
+    x = np.asarray(images)
+    if x.ndim == 4 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 3:
+        raise ValueError(f"{name}.shape={np.shape(images)}, expected (n, H, W) or (n, 1, H, W)")
+    return x
+
+
+def _upsample(m, size):
+    """Nearest-neighbour upsampling of a (g, g) map to (size, size): each cell becomes a block."""
+    g = m.shape[-1]
+    if size % g:
+        raise ValueError(f"image size {size} is not a multiple of the attention grid {g}")
+    return np.kron(m, np.ones((size // g, size // g)))
+
+
+def _outline(ax, image):
+    """Draw the digit's outline (half-way between its darkest and brightest pixel)."""
+    lo, hi = float(image.min()), float(image.max())
+    if hi > lo:
+        ax.contour(image, levels=[(lo + hi) / 2], **OUTLINE)
+
+
+def _no_ticks(ax):
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_attention_maps(image, attentions_for_image, layers=None, heads=None, title=None):
+    """The class token's attention over the patch grid, one panel per (layer, head).
+
+    image: (H, W) the digit; attentions_for_image: (L, h, N, N) for that image (attention_maps
+    with one image, or attention_maps(...)[:, b]). layers, heads: 0-based indices to show
+    (default all). Each panel is att[l, k, 0, 1:] upsampled to the image, the digit's outline
+    on top; one colour scale from 0 for the whole figure, so panels compare, with uniform
+    attention 1/N marked on the colour bar. The panel title gives the weight the class token
+    keeps on itself (the part not shown on the grid).
+    """
+    img = np.asarray(image)
+    att = np.asarray(attentions_for_image)
+    if img.ndim != 2:
+        raise ValueError(f"image.shape={img.shape}, expected (H, W)")
+    if att.ndim != 4 or att.shape[-1] != att.shape[-2]:
+        raise ValueError(f"attentions_for_image.shape={att.shape}, expected (layers, heads, N, N)")
+    L, h, N, _ = att.shape
+    grid = int(round(np.sqrt(N - 1)))
+    if grid * grid + 1 != N:
+        raise ValueError(f"N={N} tokens is not a square grid of patches + 1 class token")
+    layers = list(range(L)) if layers is None else list(layers)
+    heads = list(range(h)) if heads is None else list(heads)
+    for what, chosen, n in (("layers", layers, L), ("heads", heads, h)):
+        if not chosen or any(not 0 <= i < n for i in chosen):
+            raise ValueError(f"{what}={chosen}, expected a non-empty list of indices in [0, {n})")
+
+    maps = att[np.ix_(layers, heads)][:, :, 0, 1:].reshape(len(layers), len(heads), grid, grid)
+    vmax = float(maps.max()) or 1.0
+    fig = Figure(figsize=(1.6 * len(heads) + 1.2, 1.6 * len(layers) + 0.6), layout="constrained")
+    axes = fig.subplots(len(layers), len(heads), squeeze=False)
+    for r, l in enumerate(layers):
+        for c, k in enumerate(heads):
+            ax = axes[r, c]
+            im = ax.imshow(_upsample(maps[r, c], img.shape[0]), cmap=HEAT_CMAP, vmin=0, vmax=vmax)
+            _outline(ax, img)
+            _no_ticks(ax)
+            ax.set_title(f"cls\u2192cls {att[l, k, 0, 0]:.2f}", fontsize=7)
+            if r == len(layers) - 1:
+                ax.set_xlabel(f"head {k + 1}")
+            if c == 0:
+                ax.set_ylabel(f"layer {l + 1}")
+    bar = fig.colorbar(im, ax=axes, shrink=0.6, label="class-token attention weight")
+    bar.ax.axhline(1 / N, color="white", linewidth=1.5)
+    bar.ax.text(-0.3, 1 / N, f"uniform 1/{N}", transform=bar.ax.get_yaxis_transform(),
+                ha="right", va="center", fontsize=7)
+    fig.suptitle((title or "Attention of the class token to each patch")
+                 + "\n(panel titles: weight the class token keeps on itself)", fontsize=10)
+    return fig
+
+
+def plot_rollout(images, rollout_maps, labels=None):
+    """Each digit (top row) and its attention rollout (bottom row). ViT paper Figure 6.
+
+    images: (B, H, W); rollout_maps: (B, g, g) from analysis.rollout_map (max 1 each),
+    upsampled to H x W with np.kron and drawn under the digit's outline. labels: optional (B,).
+    """
+    x = _gray_images(images, "images")
+    m = np.asarray(rollout_maps)
+    if m.ndim != 3 or m.shape[0] != x.shape[0] or m.shape[1] != m.shape[2]:
+        raise ValueError(f"rollout_maps.shape={m.shape}, expected (B, g, g) with B={x.shape[0]}")
+    B = x.shape[0]
+    fig = Figure(figsize=(1.5 * B + 1.0, 3.4), layout="constrained")
+    axes = fig.subplots(2, B, squeeze=False)
+    for b in range(B):
+        axes[0, b].imshow(x[b], cmap="gray")
+        if labels is not None:
+            axes[0, b].set_title(f"label {labels[b]}", fontsize=9)
+        im = axes[1, b].imshow(_upsample(m[b], x.shape[1]), cmap=HEAT_CMAP, vmin=0, vmax=1)
+        _outline(axes[1, b], x[b])
+        _no_ticks(axes[0, b])
+        _no_ticks(axes[1, b])
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("rollout")
+    fig.colorbar(im, ax=axes[1], shrink=0.9, label="rollout\n(max = 1)")
+    fig.suptitle("Attention rollout: class token to input patches (mean over heads)")
+    return fig
+
+
+def plot_attention_distance(distances, patch_size=None, grid=None):
+    """Mean attention distance of every head against depth. ViT paper Figure 7 right.
+
+    distances: (L, h) in pixels, from analysis.mean_attention_distance. One dot per head
+    at x = layer (1-based), the heads nudged apart sideways so that equal values stay
+    visible. With patch_size, a dotted line marks one patch (a head below it mostly looks at
+    its own patch); with grid too, a dashed line marks uniform attention over all patches
+    (what an untrained model shows).
+    """
+    d = np.asarray(distances)
+    if d.ndim != 2:
+        raise ValueError(f"distances.shape={d.shape}, expected (layers, heads)")
+    L, h = d.shape
+    fig = Figure(figsize=(6.2 if h <= 12 else 7.2, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    depth = np.arange(1, L + 1)
+    nudge = 0.25 / max(h - 1, 1)
+    # a distinct colour per head as long as a qualitative palette has enough of them
+    cmap = matplotlib.colormaps["tab10" if h <= 10 else "tab20" if h <= 20 else "viridis"]
+    colours = cmap(np.arange(h) if h <= 20 else np.linspace(0, 1, h))
+    for k in range(h):
+        ax.scatter(depth + (k - (h - 1) / 2) * nudge, d[:, k], s=22, color=colours[k],
+                   label=f"head {k + 1}", alpha=0.85, zorder=3)
+    top = float(np.nanmax(d))
+    if patch_size is not None:
+        ax.axhline(patch_size, color="gray", linestyle=":", linewidth=1,
+                   label=f"1 patch ({patch_size} px)")
+        top = max(top, patch_size)
+        if grid is not None:
+            uniform = analysis.patch_distances(grid, patch_size).mean()
+            ax.axhline(uniform, color="gray", linestyle="--", linewidth=1,
+                       label=f"uniform attention ({uniform:.1f} px)")
+            top = max(top, uniform)
+    ax.set_xticks(depth)
+    ax.set_xlim(0.5, L + 0.5)
+    ax.set_ylim(0, top * 1.15 + 0.5)
+    ax.set_xlabel("network depth (layer)")
+    ax.set_ylabel("mean attention distance (pixels)")
+    ax.set_title("How far each head looks")
+    ax.legend(fontsize=7, ncols=2 if h > 12 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_pos_embed_similarity(sim, title=None, vmin=None):
+    """Cosine similarity of position embeddings. ViT paper Figure 7 centre.
+
+    sim: (g, g, g, g) from analysis.pos_embed_similarity. Tile (r, c) shows the similarity of
+    the patch at row r, column c with every position. All tiles share one colour scale, from
+    vmin to 1: by default the smallest similarity present, because embeddings that are all
+    alike (the sin-cos one at small grids: 0.8 to 1) look uniform on the full -1..1 scale;
+    pass vmin=-1 for the paper's fixed scale.
+    """
+    s = np.asarray(sim)
+    if s.ndim != 4 or len(set(s.shape)) != 1:
+        raise ValueError(f"sim.shape={s.shape}, expected (g, g, g, g)")
+    g = s.shape[0]
+    if vmin is None:
+        vmin = float(s.min())
+    if not vmin < 1:
+        raise ValueError(f"vmin={vmin!r}, expected a value below 1 (the top of the scale)")
+    fig = Figure(figsize=(1.1 * g + 1.4, 1.1 * g + 0.8), layout="constrained")
+    axes = fig.subplots(g, g, squeeze=False)
+    for r in range(g):
+        for c in range(g):
+            ax = axes[r, c]
+            im = ax.imshow(s[r, c], cmap="viridis", vmin=vmin, vmax=1)
+            _no_ticks(ax)
+            if c == 0:
+                ax.set_ylabel(str(r + 1), rotation=0, labelpad=8, va="center")
+            if r == g - 1:
+                ax.set_xlabel(str(c + 1))
+    fig.supxlabel("input patch column")
+    fig.supylabel("input patch row")
+    fig.colorbar(im, ax=axes, shrink=0.7, label="cosine similarity")
+    fig.suptitle(title or "Position embedding similarity")
+    return fig
+
+
+def plot_patch_components(components, ratios, k=28):
+    """The first k principal components of the patch embedding filters. ViT paper Figure 7 left.
+
+    components: (n, C, p, p) and ratios (n,) from analysis.patch_embed_components. Each
+    component gets its own grey scale, symmetric about 0 (mid-grey = 0): a component's sign
+    and scale are arbitrary, its pattern is not. C = 3 is shown as colour, rescaled to [0, 1].
+    """
+    comp = np.asarray(components)
+    r = np.asarray(ratios)
+    if comp.ndim != 4 or comp.shape[1] not in (1, 3):
+        raise ValueError(f"components.shape={comp.shape}, expected (k, C, p, p) with C = 1 or 3")
+    if r.shape != comp.shape[:1]:
+        raise ValueError(f"ratios.shape={r.shape}, expected ({comp.shape[0]},), one per component")
+    k = min(k, comp.shape[0])
+    ncols = min(7, k)
+    nrows = -(-k // ncols)
+    fig = Figure(figsize=(1.25 * ncols, 1.35 * nrows + 0.5), layout="constrained")
+    for i in range(k):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        c = comp[i]
+        if c.shape[0] == 1:
+            m = float(np.abs(c).max()) or 1.0
+            ax.imshow(c[0], cmap="gray", vmin=-m, vmax=m)
+        else:
+            lo, hi = c.min(), c.max()
+            ax.imshow(((c - lo) / (hi - lo if hi > lo else 1.0)).transpose(1, 2, 0))  # (p, p, 3)
+        _no_ticks(ax)
+        ax.set_title(f"PC{i + 1}: {100 * r[i]:.1f}%", fontsize=8)
+    fig.suptitle(f"Patch embedding filters: first {k} principal components\n"
+                 f"(% of the filters' variance each explains)", fontsize=10)
+    return fig
+
+
+def plot_curves(metrics):
+    """Loss and accuracy against epoch, train and test: two panels.
+
+    metrics: list of dicts with keys epoch, train_loss, test_loss, train_acc, test_acc
+    (None or NaN where a value was not measured). Accuracies are shown as they are given.
+    """
+    keys = ("epoch", "train_loss", "test_loss", "train_acc", "test_acc")
+    if not metrics:
+        raise ValueError("metrics is empty, expected a list of per-epoch dicts")
+    for i, m in enumerate(metrics):
+        missing = [key for key in keys if key not in m]
+        if missing:
+            raise ValueError(f"metrics[{i}] lacks keys {missing}, expected all of {list(keys)}")
+    col = {key: np.array([np.nan if m[key] is None else m[key] for m in metrics], dtype=float)
+           for key in keys}
+    fig = Figure(figsize=(9.0, 3.5), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for ax, name in ((ax_loss, "loss"), (ax_acc, "acc")):
+        ax.plot(col["epoch"], col[f"train_{name}"], "o-", ms=3, label="train")
+        ax.plot(col["epoch"], col[f"test_{name}"], "s-", ms=3, label="test")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    ax_loss.set_ylabel("cross-entropy loss")
+    ax_loss.set_title("Loss")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_title("Accuracy")
+    return fig
+
+
+def plot_confusion(cm, class_names=None):
+    """An annotated confusion matrix: cm[i, j] = images of true class i predicted as j.
+
+    cm: (K, K) counts; class_names: K labels (default 0..K-1).
+    """
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm.shape={cm.shape}, expected a square (K, K) matrix")
+    K = cm.shape[0]
+    names = [str(i) for i in range(K)] if class_names is None else [str(n) for n in class_names]
+    if len(names) != K:
+        raise ValueError(f"{len(names)} class_names for a {K}x{K} confusion matrix")
+    total = cm.sum()
+    fig = Figure(figsize=(0.55 * K + 2.2, 0.55 * K + 1.2), layout="constrained")
+    ax = fig.add_subplot()
+    im = ax.imshow(cm, cmap="Blues")
+    # white text on dark cells, black on light ones
+    threshold = cm.max() / 2 if cm.size else 0
+    for i in range(K):
+        for j in range(K):
+            ax.text(j, i, f"{cm[i, j]:g}", ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > threshold else "black")
+    ax.set_xticks(range(K), names)
+    ax.set_yticks(range(K), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = np.trace(cm) / total if total else float("nan")
+    ax.set_title(f"Confusion matrix: accuracy {100 * accuracy:.2f}% ({total:g} images)")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="images")
+    return fig
+
+
+def plot_mistakes(images, labels, preds, probs=None, max_images=25):
+    """A grid of the worst mistakes, titled 'true -> predicted (p)'.
+
+    images: (n, H, W); labels, preds: (n,) ints; probs: optional (n, K) class probabilities or
+    (n,) probability of the predicted class. With probs the most confident mistakes come first
+    (those are the worst); without, mistakes keep their order. At most max_images are shown.
+    """
+    x = _gray_images(images, "images")
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    n = x.shape[0]
+    if labels.shape != (n,) or preds.shape != (n,):
+        raise ValueError(f"labels.shape={labels.shape}, preds.shape={preds.shape}, expected ({n},)")
+    conf = None
+    if probs is not None:
+        probs = np.asarray(probs)
+        if probs.ndim == 2 and probs.shape[0] == n:
+            conf = probs[np.arange(n), preds]
+        elif probs.shape == (n,):
+            conf = probs
+        else:
+            raise ValueError(f"probs.shape={probs.shape}, expected ({n}, K) or ({n},)")
+    wrong = np.flatnonzero(labels != preds)
+    if conf is not None:
+        wrong = wrong[np.argsort(-conf[wrong], kind="stable")]
+    wrong = wrong[:max_images]
+
+    if len(wrong) == 0:
+        fig = Figure(figsize=(3.0, 1.5), layout="constrained")
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no mistakes", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    ncols = min(5, len(wrong))
+    nrows = -(-len(wrong) // ncols)
+    fig = Figure(figsize=(1.6 * ncols, 1.75 * nrows + 0.4), layout="constrained")
+    for i, idx in enumerate(wrong):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.imshow(x[idx], cmap="gray")
+        _no_ticks(ax)
+        p = f" ({conf[idx]:.2f})" if conf is not None else ""
+        ax.set_title(f"{labels[idx]} \u2192 {preds[idx]}{p}", fontsize=9)
+    order = "most confident first" if conf is not None else "in order"
+    fig.suptitle(f"Mistakes: true \u2192 predicted (probability), {order}", fontsize=10)
+    return fig
+
+
+def save_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110):
+    """Run every section 4.5 analysis on `images_uint8` and write figures, arrays and a summary.
+
+    images_uint8: (B, H, W) raw pixels 0..255 (e.g. 128 MNIST test images); labels: (B,) or None.
+    Attention distance uses all B images; the attention-map figure shows the first image and
+    the rollout figure the first n_show. Writes into out_dir:
+    attention_maps.png, attention_rollout.png, attention_distance.png, pos_embed_similarity.png,
+    patch_embed_components.png, analysis.npz (plain arrays: distances, similarity, components,
+    ratios, rollout_maps, shown_images, shown_labels) and summary.txt. Returns the summary text.
+    """
+    raw = _gray_images(images_uint8, "images_uint8")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = model.config
+    grid = model.patch_embed.grid
+    B = raw.shape[0]
+    shown = min(n_show, B)
+    shown_labels = np.asarray(labels)[:shown] if labels is not None else None
+
+    att = analysis.attention_maps(model, normalize(raw))               # (L, B, h, N, N)
+    distances = analysis.mean_attention_distance(att, cfg.patch_size, grid)   # (L, h)
+    maps = analysis.rollout_map(analysis.attention_rollout(att[:, :shown]), grid)  # (shown, g, g)
+    if "pos_embed" in model.params:
+        pos, pos_title = model.params["pos_embed"], "Learned position embedding: cosine similarity"
+    else:
+        pos, pos_title = (model.fixed_pos_embed,
+                          "Fixed 2-D sin-cos position embedding (not learned):\ncosine similarity")
+    sim = analysis.pos_embed_similarity(pos, grid)                      # (g, g, g, g)
+    components, ratios = analysis.patch_embed_components(model.patch_embed.proj.params["weight"])
+
+    first = f" (label {shown_labels[0]})" if shown_labels is not None else ""
+    figures = {
+        "attention_maps.png": plot_attention_maps(
+            raw[0], att[:, 0], title=f"Attention of the class token to each patch, first image{first}"),
+        "attention_rollout.png": plot_rollout(raw[:shown], maps, shown_labels),
+        "attention_distance.png": plot_attention_distance(distances, cfg.patch_size, grid),
+        "pos_embed_similarity.png": plot_pos_embed_similarity(sim, pos_title),
+        "patch_embed_components.png": plot_patch_components(components, ratios, k=28),
+    }
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=dpi)
+
+    np.savez(out / "analysis.npz", distances=distances, similarity=sim, components=components,
+             ratios=ratios, rollout_maps=maps, shown_images=raw[:shown],
+             shown_labels=shown_labels if shown_labels is not None else np.zeros(0, dtype=np.int64))
+
+    top = min(3, len(ratios))
+    summary = "\n".join([
+        f"numpyvit analysis on {B} images: depth {cfg.depth}, heads {cfg.heads}, "
+        f"patch {cfg.patch_size} px ({grid}x{grid} grid), pos_embed '{cfg.pos_embed}'",
+        analysis.summarize(distances, sim),
+        f"Patch embedding filters: the first {top} principal components explain "
+        f"{100 * ratios[:top].sum():.1f}% of their variance "
+        f"({', '.join(f'{100 * r:.1f}%' for r in ratios[:top])}).",
+    ]) + "\n"
+    (out / "summary.txt").write_text(summary)
+    return summary

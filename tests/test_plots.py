@@ -1,0 +1,122 @@
+"""Every figure builds from a small input, has the axes it should, and saves as a PNG."""
+import matplotlib
+
+matplotlib.use("Agg")   # headless; plots.py itself needs no backend (no pyplot)
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from numpyvit import VisionTransformer
+from numpyvit.analysis import patch_embed_components
+from numpyvit.plots import (plot_attention_distance, plot_attention_maps, plot_confusion,
+                            plot_curves, plot_mistakes, plot_patch_components,
+                            plot_pos_embed_similarity, plot_rollout, save_analysis)
+from conftest import tiny_config
+
+
+def random_attention(rng, *shape):
+    a = rng.random(shape)
+    return a / a.sum(axis=-1, keepdims=True)
+
+
+def assert_figure_saves(fig, n_axes, tmp_path, name="fig.png"):
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == n_axes
+    path = tmp_path / name
+    fig.savefig(path)
+    assert path.is_file() and path.stat().st_size > 0
+
+
+def test_plot_attention_maps_all_and_chosen_panels(rng, tmp_path):
+    image = rng.random((8, 8))
+    att = random_attention(rng, 3, 2, 5, 5)                     # (L, h, N, N), grid 2
+    assert_figure_saves(plot_attention_maps(image, att), 3 * 2 + 1, tmp_path)   # + colour bar
+    assert_figure_saves(plot_attention_maps(image, att, layers=[2], heads=[1]), 2, tmp_path)
+    with pytest.raises(ValueError, match=r"layers=\[3\]"):
+        plot_attention_maps(image, att, layers=[3])
+
+
+def test_plot_rollout(rng, tmp_path):
+    images = rng.integers(0, 256, (3, 8, 8))
+    maps = rng.random((3, 2, 2))
+    assert_figure_saves(plot_rollout(images, maps, labels=[1, 2, 3]), 2 * 3 + 1, tmp_path)
+    with pytest.raises(ValueError, match="not a multiple"):
+        plot_rollout(rng.random((3, 9, 9)), maps)
+
+
+@pytest.mark.parametrize("patch_size,grid", [(None, None), (7, None), (7, 4)])
+def test_plot_attention_distance(patch_size, grid, rng, tmp_path):
+    fig = plot_attention_distance(rng.uniform(2, 14, (6, 4)), patch_size=patch_size, grid=grid)
+    assert_figure_saves(fig, 1, tmp_path)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert len(legend) == 4 + (patch_size is not None) + (grid is not None and patch_size is not None)
+
+
+def test_plot_pos_embed_similarity(rng, tmp_path):
+    sim = rng.uniform(-0.5, 1, (3, 3, 3, 3))
+    fig = plot_pos_embed_similarity(sim, title="fixed")
+    assert_figure_saves(fig, 9 + 1, tmp_path)
+    assert fig.axes[0].images[0].get_clim() == (pytest.approx(sim.min()), 1)   # shared, data range
+    assert plot_pos_embed_similarity(sim, vmin=-1).axes[4].images[0].get_clim() == (-1, 1)
+    with pytest.raises(ValueError, match="vmin=1"):
+        plot_pos_embed_similarity(sim, vmin=1)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_plot_patch_components_caps_at_k(channels, rng, tmp_path):
+    comps, ratios = patch_embed_components(rng.standard_normal((10, channels, 2, 2)))
+    n = len(ratios)                                              # min(10, C*2*2)
+    assert_figure_saves(plot_patch_components(comps, ratios), n, tmp_path)
+    assert_figure_saves(plot_patch_components(comps, ratios, k=3), 3, tmp_path)
+
+
+def test_plot_curves(tmp_path):
+    metrics = [dict(epoch=e, train_loss=1.0 / e, test_loss=1.2 / e, train_acc=0.9 + 0.01 * e,
+                    test_acc=None if e == 1 else 0.88 + 0.01 * e) for e in (1, 2, 3)]
+    assert_figure_saves(plot_curves(metrics), 2, tmp_path)
+    with pytest.raises(ValueError, match="test_acc"):
+        plot_curves([dict(epoch=1, train_loss=1.0, test_loss=1.0, train_acc=0.5)])
+
+
+def test_plot_confusion(tmp_path):
+    cm = np.array([[5, 1, 0], [0, 6, 1], [2, 0, 4]])
+    fig = plot_confusion(cm, class_names=["a", "b", "c"])
+    assert_figure_saves(fig, 2, tmp_path)                        # matrix + colour bar
+    assert "78.95%" in fig.axes[0].get_title()                   # 15 of 19 on the diagonal
+
+
+def test_plot_mistakes_most_confident_first(rng, tmp_path):
+    images = rng.random((6, 8, 8))
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    preds = np.array([0, 2, 2, 1, 4, 0])                         # mistakes at 1, 3, 5
+    probs = np.full((6, 6), 0.1)
+    probs[[1, 3, 5], preds[[1, 3, 5]]] = [0.5, 0.9, 0.7]
+    fig = plot_mistakes(images, labels, preds, probs)
+    assert_figure_saves(fig, 3, tmp_path)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["3 \u2192 1 (0.90)", "5 \u2192 0 (0.70)", "1 \u2192 2 (0.50)"]
+    assert len(plot_mistakes(images, labels, preds, max_images=2).axes) == 2
+    assert_figure_saves(plot_mistakes(images, labels, labels), 1, tmp_path)   # no mistakes
+
+
+@pytest.mark.parametrize("pos_embed", ["learned", "sincos"])
+def test_save_analysis_writes_every_file(pos_embed, rng, tmp_path):
+    model = VisionTransformer(tiny_config(pos_embed=pos_embed), seed=0)
+    images = rng.integers(0, 256, (5, 8, 8), dtype=np.uint8)
+    labels = np.array([0, 1, 2, 0, 1])
+    summary = save_analysis(model, images, labels, tmp_path / "out", n_show=3)
+    out = tmp_path / "out"
+    for name in ("attention_maps.png", "attention_rollout.png", "attention_distance.png",
+                 "pos_embed_similarity.png", "patch_embed_components.png", "analysis.npz",
+                 "summary.txt"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert (out / "summary.txt").read_text() == summary
+    assert "layer 2:" in summary and pos_embed in summary
+    with np.load(out / "analysis.npz", allow_pickle=False) as arrays:
+        assert arrays["distances"].shape == (2, 2)               # (L, h)
+        assert arrays["similarity"].shape == (2, 2, 2, 2)        # (g, g, g, g)
+        assert arrays["components"].shape == (8, 1, 4, 4)        # min(D=8, C*p*p=16) components
+        assert arrays["ratios"].shape == (8,)
+        assert arrays["rollout_maps"].shape == (3, 2, 2)         # n_show images
+        np.testing.assert_array_equal(arrays["shown_labels"], labels[:3])
