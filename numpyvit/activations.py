@@ -23,17 +23,36 @@ class GELU(Module):
 
     def forward(self, x):
         self.x = x
-        x2 = x * x                           # x * x, not x ** 2: a power call is ~50x slower
-        self.t = np.tanh(self.c * x * (1 + self.a * x2))
-        return 0.5 * x * (1 + self.t)
+        # t = tanh(c x (1 + a x^2)), built in one buffer: in-place steps save four temporaries,
+        # and x * x, not x ** 2 or x ** 3: a power call is ~50x slower than a multiply
+        u = x * x
+        u *= self.a
+        u += 1
+        u *= x
+        u *= self.c
+        self.t = np.tanh(u, out=u)
+        y = self.t + 1
+        y *= x
+        y *= 0.5
+        return y                                  # 0.5 x (1 + t)
 
     def backward(self, dout):
         self.require_forward("x")
         x, t = self.x, self.t
         # d/dx [0.5 x (1 + t)] = 0.5 (1 + t)                       (x times the factor)
         #                      + 0.5 x (1 - t^2) c (1 + 3 a x^2)    (through the tanh)
-        dgelu = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * self.c * (1 + 3 * self.a * x * x)
-        return dout * dgelu
+        #                      = 0.5 (1 + t + x (1 - t^2) c (1 + 3 a x^2))
+        d = x * x
+        d *= 3 * self.a
+        d += 1
+        d *= self.c
+        d *= x
+        d *= 1 - t * t
+        d += t
+        d += 1
+        d *= 0.5
+        d *= dout
+        return d
 
 
 class Dropout(Module):

@@ -9,6 +9,40 @@ from .linear import Linear
 from .module import Module
 
 
+def row_sums(x):
+    """Sums over the last axis as one matmul with a column of ones: (..., n) -> (..., 1).
+    For rows as short as attention's (N = 17) this is ~5x faster than x.sum(axis=-1)."""
+    n = x.shape[-1]
+    return (x.reshape(-1, n) @ np.ones((n, 1), dtype=x.dtype)).reshape(*x.shape[:-1], 1)
+
+
+def softmax(scores):
+    """Row-wise softmax over the last axis of (B, h, N, N): exp(s - m) / sum(exp(s - m)).
+
+    Any shift m per row gives the same result; it only has to stop exp from overflowing.
+    We subtract the max of each head's whole N x N matrix (one long contiguous reduction,
+    ~10x cheaper than N short row maxima). Then no entry exceeds exp(0) = 1; a row far below
+    its matrix's max could underflow to ~0, so in that rare case we fall back to row maxima.
+    """
+    B, h, N, _ = scores.shape
+    shifted = scores - scores.reshape(B, h, N * N).max(axis=-1).reshape(B, h, 1, 1)
+    att = np.exp(shifted, out=shifted)
+    sums = row_sums(att)                                            # (B, h, N, 1)
+    if not sums.min() > 1e-20:                                      # some row underflowed
+        att = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        sums = row_sums(att)
+    att /= sums
+    return att
+
+
+def softmax_backward(att, datt):
+    """Gradient through a row-wise softmax a = softmax(s):
+    ds_i = a_i (da_i - sum_j a_j da_j), the Jacobian diag(a) - a a^T applied row by row."""
+    ds = datt - row_sums(datt * att)
+    ds *= att
+    return ds
+
+
 class Attention(Module):
     """y = proj(concat_heads(softmax(q k^T * scale) v)), with q, k, v = split(qkv(x)).
 
@@ -37,15 +71,12 @@ class Attention(Module):
         self.q, self.k, self.v = qkv[0], qkv[1], qkv[2]            # each (B, h, N, Dh)
 
         scores = (self.q * self.scale) @ self.k.swapaxes(-1, -2)   # (B, h, N, N)
-        # numerically stable softmax over the keys: subtracting the row max changes nothing
-        scores -= scores.max(axis=-1, keepdims=True)
-        att = np.exp(scores, out=scores)
-        att /= att.sum(axis=-1, keepdims=True)
-        self.att = att                                             # (B, h, N, N)
-
-        out = att @ self.v                                         # (B, h, N, Dh)
-        out = out.transpose(0, 2, 1, 3).reshape(B, N, D)           # (B, N, h*Dh) = (B, N, D)
-        return self.proj_drop.forward(self.proj.forward(out))
+        self.att = softmax(scores)                                 # (B, h, N, N), over the keys
+        # att v, written straight into (B, N, h, Dh) layout: merging the heads is then a
+        # free reshape instead of a transposed copy
+        out = np.empty((B, N, h, Dh), dtype=self.dtype)
+        np.matmul(self.att, self.v, out=out.transpose(0, 2, 1, 3))  # (B, h, N, Dh) view
+        return self.proj_drop.forward(self.proj.forward(out.reshape(B, N, D)))
 
     def backward(self, dout):
         self.require_forward("att")
@@ -54,14 +85,15 @@ class Attention(Module):
         dout = dout.reshape(B, N, h, Dh).transpose(0, 2, 1, 3)     # (B, h, N, Dh)
 
         # out = att v
+        # dq, dk, dv are written straight into qkv's (B, N, 3, h, Dh) layout, through a
+        # (3, B, h, N, Dh) view, so no stack-and-transpose copy is needed afterwards
+        dqkv = np.empty((B, N, 3, h, Dh), dtype=self.dtype)
+        dq, dk, dv = dqkv.transpose(2, 0, 3, 1, 4)                 # views, each (B, h, N, Dh)
         datt = dout @ self.v.swapaxes(-1, -2)                      # (B, h, N, N)
-        dv = self.att.swapaxes(-1, -2) @ dout                      # (B, h, N, Dh)
-        # softmax backward, row by row: ds = att * (datt - sum_j(datt * att))
-        dscores = self.att * (datt - np.sum(datt * self.att, axis=-1, keepdims=True))
+        np.matmul(self.att.swapaxes(-1, -2), dout, out=dv)         # dv = att^T dout
+        dscores = softmax_backward(self.att, datt)                 # (B, h, N, N)
+        dscores *= self.scale                                      # once, for both dq and dk
         # scores = scale * q k^T
-        dq = (dscores @ self.k) * self.scale                       # (B, h, N, Dh)
-        dk = (dscores.swapaxes(-1, -2) @ self.q) * self.scale      # (B, h, N, Dh)
-
-        dqkv = np.stack([dq, dk, dv])                              # (3, B, h, N, Dh)
-        dqkv = dqkv.transpose(1, 3, 0, 2, 4).reshape(B, N, 3 * h * Dh)  # (B, N, 3D)
-        return self.qkv.backward(dqkv)                             # (B, N, D)
+        np.matmul(dscores, self.k, out=dq)                         # dq = scale * dscores k
+        np.matmul(dscores.swapaxes(-1, -2), self.q, out=dk)        # dk = scale * dscores^T q
+        return self.qkv.backward(dqkv.reshape(B, N, 3 * h * Dh))   # (B, N, D)

@@ -22,13 +22,18 @@ class Block(Module):
         self.mlp = Mlp(dim, mlp_dim, dropout=dropout, rng=rng, seed=seed + 1, dtype=dtype)
 
     def forward(self, x):
-        x = x + self.attn.forward(self.norm1.forward(x))
-        x = x + self.mlp.forward(self.norm2.forward(x))
-        return x
+        # each branch returns a fresh array, so the residual is added into it in place
+        y = self.attn.forward(self.norm1.forward(x))
+        y += x                                                        # x + attn(norm1(x))
+        z = self.mlp.forward(self.norm2.forward(y))
+        z += y                                                        # y + mlp(norm2(y))
+        return z
 
     def backward(self, dout):
         # each residual sum sends its gradient down both paths: the skip (identity) and the
         # branch; the input gradient is their sum. Walk the two sums in reverse order.
-        dx = dout + self.norm2.backward(self.mlp.backward(dout))      # through x + mlp(norm2(x))
-        dx = dx + self.norm1.backward(self.attn.backward(dx))         # through x + attn(norm1(x))
+        dy = self.norm2.backward(self.mlp.backward(dout))
+        dy += dout                                                    # through y + mlp(norm2(y))
+        dx = self.norm1.backward(self.attn.backward(dy))
+        dx += dy                                                      # through x + attn(norm1(x))
         return dx

@@ -68,6 +68,9 @@ def build_parser():
     p.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/analysis)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--images", type=int, default=128, help="test images to average over (default 128)")
+
+    # bench's own flags are parsed by benchmarks/bench.py (main() hands it the rest of argv)
+    sub.add_parser("bench", add_help=False, help="speed against PyTorch eager (see: bench --help)")
     return parser
 
 
@@ -211,10 +214,29 @@ def cmd_analyze(args):
     return 0
 
 
+# --- bench -------------------------------------------------------------------------------
+def cmd_bench(bench_argv):
+    """Run benchmarks/bench.py from the source checkout: the benchmark may import torch, which
+    the package itself never does, so it lives beside the package, not inside it."""
+    import runpy
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+    if not script.exists():
+        raise UsageError(f"the benchmark is not here ({script}); it ships with the source checkout")
+    module = runpy.run_path(str(script), run_name="numpyvit_bench")
+    return module["main"](bench_argv)
+
+
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "analyze": cmd_analyze}
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        try:
+            return cmd_bench(argv[1:])
+        except UsageError as e:
+            print(f"numpyvit bench: error: {e}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

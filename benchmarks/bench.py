@@ -1,0 +1,312 @@
+"""numpyvit's speed, side by side with the same model in PyTorch eager mode.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m numpyvit bench [--sweep] [--json]
+
+(or `python benchmarks/bench.py ...`). For one config it measures, after warm-up, the median
+over --repeats of: training images/s (forward + loss + backward + AdamW step, float32, batch
+--batch), inference images/s (batch --infer-batch), the GFLOP/s that makes and its fraction of
+the float32 GEMM peak measured in the same run, and the peak resident memory of a real
+training run. With torch importable, the identical model (same weights, from numpyvit's
+state_dict) is timed the same way, the two interleaved (A B A B ...), and the ratios printed.
+torch is optional: without it only numpyvit is timed.
+
+Unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for the run, as on a user's laptop: these machines
+set them for safety, which pins NumPy's OpenBLAS to an older, slower kernel on AVX-512 CPUs.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # benchmarks.torch_vit, from anywhere
+
+from numpyvit import AdamW, SoftmaxCrossEntropy, ViTConfig, VisionTransformer  # noqa: E402
+from numpyvit.flops import flops  # noqa: E402
+
+try:
+    import torch
+    from benchmarks.torch_vit import torch_vit_from_numpyvit
+except ImportError:
+    torch = None
+
+
+# --- the machine ---------------------------------------------------------------------------
+def cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_features():
+    try:
+        flags = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")).split()
+        return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    except (OSError, StopIteration):
+        return "?"
+
+
+def blas_info():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    libs = [f"{i.get('internal_api')} {i.get('version')} kernel={i.get('architecture')} threads={i.get('num_threads')}"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(libs) or "no BLAS found"
+
+
+def machine():
+    return {"cpu": cpu_name(), "simd": cpu_features(), "cores": os.cpu_count(), "numpy": np.__version__,
+            "numpy_blas": blas_info(), "torch": torch.__version__ if torch else None,
+            "torch_threads": torch.get_num_threads() if torch else None,
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "date": time.strftime("%Y-%m-%d")}
+
+
+def gemm_peak(n=1024, repeats=20):
+    """float32 GFLOP/s of one large NumPy matmul (the best of `repeats`): the CPU's practical peak."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = a.T.copy()
+    a @ b
+    best = min(_time(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _time(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+# --- what is timed -------------------------------------------------------------------------
+def numpy_runners(config, batch, infer_batch, seed=0):
+    model = VisionTransformer(config, seed=seed)
+    loss_fn, opt = SoftmaxCrossEntropy(), AdamW(model, lr=1e-4)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, config.in_channels, config.image_size, config.image_size)).astype(np.float32)
+    y = rng.integers(0, config.num_classes, batch)
+    xi = rng.standard_normal((infer_batch,) + x.shape[1:]).astype(np.float32)
+
+    def train_step():
+        loss_fn.forward(model.forward(x), y)
+        model.zero_grad()
+        model.backward(loss_fn.backward())
+        opt.step()
+
+    def infer():
+        model.eval()
+        model.forward(xi)
+        model.train()
+    return model, train_step, infer
+
+
+def torch_runners(model, batch, infer_batch, seed=0):
+    ref = torch_vit_from_numpyvit(model)
+    opt = torch.optim.AdamW(ref.parameters(), lr=1e-4)
+    c = model.config
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((batch, c.in_channels, c.image_size, c.image_size), generator=g)
+    y = torch.randint(0, c.num_classes, (batch,), generator=g)
+    xi = torch.randn((infer_batch,) + tuple(x.shape[1:]), generator=g)
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(ref(x), y).backward()
+        opt.step()
+
+    def infer():
+        with torch.no_grad():
+            ref(xi)
+    return train_step, infer
+
+
+def rate(fn, items, min_seconds=0.5):
+    """Items per second over enough calls to last min_seconds."""
+    calls, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_seconds:
+            return calls * items / elapsed
+
+
+def interleaved(fns, items, repeats, min_seconds):
+    """{name: [rate per repeat]} timing the functions in turn (A B A B ...), after a warm-up."""
+    for fn in fns.values():
+        rate(fn, items, 0.2)
+    out = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            out[name].append(rate(fn, items, min_seconds))
+    return out
+
+
+def peak_memory_of_training(timeout=900):
+    """Peak resident MiB of a child process running one real training epoch (MNIST if cached,
+    else 60,000 synthetic digits) through the trainer, as `python -m numpyvit train` would."""
+    code = (
+        "import numpy as np, tempfile, numpyvit.data as d\n"
+        "from numpyvit.train import train, TrainConfig\n"
+        "from numpyvit.vit import ViTConfig\n"
+        "try:\n    data = d.load_mnist(download=False, verbose=False)\n"
+        "except Exception:\n    x, y = d.synthetic_digits(70000)\n    data = (x[:60000], y[:60000], x[60000:], y[60000:])\n"
+        "train('vit', ViTConfig().to_dict(), TrainConfig(epochs=1), data, tempfile.mkdtemp(), progress=False, log=lambda s: None)\n"
+        "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    if run.returncode:
+        return None
+    return int(run.stdout.split()[-1]) / 1024        # ru_maxrss is in KiB on Linux
+
+
+# --- the benchmark -------------------------------------------------------------------------
+def bench(config, batch, infer_batch, repeats, min_seconds, use_torch=True, memory=True):
+    f = flops(config)
+    peak = gemm_peak()
+    model, np_train, np_infer = numpy_runners(config, batch, infer_batch)
+    train_fns, infer_fns = {"numpyvit": np_train}, {"numpyvit": np_infer}
+    if use_torch and torch is not None:
+        t_train, t_infer = torch_runners(model, batch, infer_batch)
+        train_fns["pytorch"], infer_fns["pytorch"] = t_train, t_infer
+    train_rates = interleaved(train_fns, batch, repeats, min_seconds)
+    infer_rates = interleaved(infer_fns, infer_batch, repeats, min_seconds)
+    result = {"machine": machine(), "config": config.to_dict(), "batch": batch, "infer_batch": infer_batch,
+              "repeats": repeats, "gemm_peak_gflops": peak, "flops_forward": f["forward"],
+              "flops_train_step": f["train_step"], "parameters": model.num_parameters(), "results": {}}
+    for name in train_fns:
+        tr, inf = float(np.median(train_rates[name])), float(np.median(infer_rates[name]))
+        result["results"][name] = {
+            "train_img_s": tr, "train_img_s_range": [min(train_rates[name]), max(train_rates[name])],
+            "infer_img_s": inf, "infer_img_s_range": [min(infer_rates[name]), max(infer_rates[name])],
+            "train_gflops": tr * f["train_step"] / 1e9, "train_peak_fraction": tr * f["train_step"] / 1e9 / peak,
+            "infer_gflops": inf * f["forward"] / 1e9}
+    if "pytorch" in train_fns:
+        ratios_t = np.array(train_rates["numpyvit"]) / np.array(train_rates["pytorch"])
+        ratios_i = np.array(infer_rates["numpyvit"]) / np.array(infer_rates["pytorch"])
+        result["ratio"] = {"train": float(np.median(ratios_t)), "train_range": [float(ratios_t.min()), float(ratios_t.max())],
+                           "infer": float(np.median(ratios_i)), "infer_range": [float(ratios_i.min()), float(ratios_i.max())]}
+    if memory:
+        result["train_peak_rss_mib"] = peak_memory_of_training()
+    return result
+
+
+def print_report(r):
+    m = r["machine"]
+    print(f"machine: {m['cpu']} ({m['simd']}), {m['cores']} cores; numpy {m['numpy']} [{m['numpy_blas']}]"
+          + (f"; torch {m['torch']} ({m['torch_threads']} threads)" if m["torch"] else "; torch not installed"))
+    if m["OPENBLAS_CORETYPE"]:
+        print(f"warning: OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']} is set: NumPy runs a pinned BLAS kernel "
+              f"(unset it for a laptop-like figure)")
+    c = r["config"]
+    print(f"model: patch {c['patch_size']}, dim {c['dim']}, depth {c['depth']}, heads {c['heads']}, mlp {c['mlp_dim']}; "
+          f"{r['parameters']:,} parameters; {r['flops_forward'] / 1e6:.2f} MFLOP forward, "
+          f"{r['flops_train_step'] / 1e6:.2f} MFLOP per training image")
+    print(f"float32 GEMM peak (NumPy, 1024^3): {r['gemm_peak_gflops']:.0f} GFLOP/s")
+    print(f"\n{'':<10} {'train img/s':>12} {'(range)':>15} {'GFLOP/s':>8} {'of peak':>8} "
+          f"{'infer img/s':>12} {'(range)':>15}")
+    for name, v in r["results"].items():
+        print(f"{name:<10} {v['train_img_s']:>12.0f} {'%.0f-%.0f' % tuple(v['train_img_s_range']):>15} "
+              f"{v['train_gflops']:>8.1f} {v['train_peak_fraction']:>8.1%} {v['infer_img_s']:>12.0f} "
+              f"{'%.0f-%.0f' % tuple(v['infer_img_s_range']):>15}")
+    if "ratio" in r:
+        q = r["ratio"]
+        print(f"\nnumpyvit / pytorch: training {q['train']:.2f}x ({q['train_range'][0]:.2f}-{q['train_range'][1]:.2f}), "
+              f"inference {q['infer']:.2f}x ({q['infer_range'][0]:.2f}-{q['infer_range'][1]:.2f}); "
+              f"median of {r['repeats']} interleaved repeats")
+    if r.get("train_peak_rss_mib"):
+        print(f"peak resident memory of a training epoch: {r['train_peak_rss_mib']:.0f} MiB")
+
+
+# --- the sweep -----------------------------------------------------------------------------
+def sweep(config, repeats, min_seconds, use_torch, out_png):
+    """Training images/s against batch size, and against the token count (patch 14, 7, 4)."""
+    rows = []
+    for batch in (32, 64, 128, 256, 512):
+        rows.append(("batch", batch, config, batch))
+    for patch in (14, 7, 4):
+        rows.append(("patch", patch, replace(config, patch_size=patch), 128))
+    table = []
+    for kind, value, cfg, batch in rows:
+        model, np_train, _ = numpy_runners(cfg, batch, 8)
+        fns = {"numpyvit": np_train}
+        if use_torch and torch is not None:
+            fns["pytorch"] = torch_runners(model, batch, 8)[0]
+        rates = interleaved(fns, batch, repeats, min_seconds)
+        f = flops(cfg)
+        for name, rs in rates.items():
+            med = float(np.median(rs))
+            table.append({"sweep": kind, "value": value, "tokens": cfg.num_patches, "batch": batch,
+                          "impl": name, "train_img_s": med, "train_gflops": med * f["train_step"] / 1e9})
+            print(f"{kind}={value:<4} tokens={cfg.num_patches:<3} batch={batch:<4} {name:<9} "
+                  f"{med:>7.0f} img/s  {med * f['train_step'] / 1e9:>6.1f} GFLOP/s", flush=True)
+    if out_png:
+        plot_sweep(table, out_png)
+        print(f"wrote {out_png}")
+    return table
+
+
+def plot_sweep(table, path):
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(10, 4))
+    for ax, kind, xlabel in ((fig.add_subplot(1, 2, 1), "batch", "batch size"),
+                             (fig.add_subplot(1, 2, 2), "patch", "tokens (patches) per image: patch 14, 7, 4")):
+        for impl in sorted({r["impl"] for r in table}):
+            pts = [r for r in table if r["sweep"] == kind and r["impl"] == impl]
+            xs = [r["batch"] if kind == "batch" else r["tokens"] for r in pts]
+            ax.plot(xs, [r["train_img_s"] for r in pts], "o-", label=impl)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("training images/s")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.axes[0].set_title("cost per image against batch size")
+    fig.axes[1].set_title("more tokens: attention grows as N^2")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m numpyvit bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=128, help="training batch (default 128)")
+    ap.add_argument("--infer-batch", type=int, default=512, help="inference batch (default 512)")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats; the median is reported (default 5)")
+    ap.add_argument("--seconds", type=float, default=1.0, help="minimum seconds per timed block (default 1)")
+    ap.add_argument("--no-torch", action="store_true", help="time numpyvit alone")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory training epoch")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--sweep", action="store_true", help="images/s against batch size and token count")
+    ap.add_argument("--plot", default="sweep.png", help="where --sweep writes its plot (default sweep.png)")
+    for f in fields(ViTConfig):
+        if f.type in (int, "int"):
+            ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=int, default=None)
+    args = ap.parse_args(argv)
+    config = ViTConfig(**{f.name: getattr(args, f.name) for f in fields(ViTConfig)
+                          if getattr(args, f.name, None) is not None})
+    if args.sweep:
+        table = sweep(config, args.repeats, args.seconds, not args.no_torch, args.plot)
+        if args.json:
+            print(json.dumps({"machine": machine(), "sweep": table}, indent=2))
+        return 0
+    result = bench(config, args.batch, args.infer_batch, args.repeats, args.seconds,
+                   use_torch=not args.no_torch, memory=not args.no_memory)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Where a training step's time goes, layer by layer, forward and backward separately.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_step.py [--batch 128] [--steps 30]
+
+Every layer's forward/backward (and attention's softmax, the loss and the optimiser) is
+wrapped with a timer; the table gives the median milliseconds per step of each category.
+A child's time is subtracted from its parent, so each row is the layer's own work.
+"""
+import argparse
+import collections
+import time
+
+import numpy as np
+
+import numpyvit.attention as attention_mod
+from numpyvit import AdamW, SoftmaxCrossEntropy, ViTConfig, VisionTransformer
+from numpyvit.optim import clip_grad_norm
+
+
+def category(name, module):
+    kind = type(module).__name__
+    if kind == "Linear":
+        leaf = name.split(".")[-1]
+        return {"proj": "patch embed" if name.startswith("patch_embed") else "attn proj",
+                "qkv": "qkv", "fc1": "MLP matmuls", "fc2": "MLP matmuls", "head": "head"}[leaf]
+    return {"LayerNorm": "LayerNorm", "GELU": "GELU", "Attention": "attention core",
+            "Patchify": "patch embed", "VisionTransformer": "model glue (cls, pos, pool)",
+            "Block": "residual adds", "Mlp": "residual adds", "PatchEmbed": "patch embed",
+            "Dropout": "dropout"}.get(kind, kind)
+
+
+class Timers:
+    def __init__(self):
+        self.totals = collections.defaultdict(float)
+        self.stack = []
+
+    def wrap(self, obj, attr, label):
+        original = getattr(obj, attr)
+
+        def timed(*args, **kw):
+            self.stack.append(0.0)                    # time spent in children
+            t0 = time.perf_counter()
+            out = original(*args, **kw)
+            elapsed = time.perf_counter() - t0
+            children = self.stack.pop()
+            self.totals[label] += elapsed - children
+            if self.stack:
+                self.stack[-1] += elapsed
+            return out
+        setattr(obj, attr, timed)
+
+
+def profile(batch=128, steps=30, seed=0):
+    model = VisionTransformer(ViTConfig(), seed=seed)
+    loss_fn, opt = SoftmaxCrossEntropy(), AdamW(model, lr=1e-3)
+    timers = Timers()
+    for name, m in model.modules():
+        cat = category(name, m)
+        timers.wrap(m, "forward", f"{cat} | forward")
+        timers.wrap(m, "backward", f"{cat} | backward")
+    timers.wrap(attention_mod, "softmax", "softmax | forward")
+    timers.wrap(attention_mod, "softmax_backward", "softmax | backward")
+    timers.wrap(loss_fn, "forward", "loss | forward")
+    timers.wrap(loss_fn, "backward", "loss | backward")
+    timers.wrap(opt, "step", "optimizer (AdamW) | step")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    per_step, walls = [], []
+    for i in range(steps + 5):
+        timers.totals.clear()
+        t0 = time.perf_counter()
+        loss_fn.forward(model.forward(x), y)
+        model.zero_grad()
+        model.backward(loss_fn.backward())
+        clip_grad_norm(model, 1.0)
+        opt.step()
+        if i >= 5:                                      # after warm-up
+            walls.append(time.perf_counter() - t0)
+            per_step.append(dict(timers.totals))
+    labels = sorted(per_step[0], key=lambda k: -np.median([s[k] for s in per_step]))
+    wall = np.median(walls) * 1e3
+    rows = [(k, np.median([s[k] for s in per_step]) * 1e3) for k in labels]
+    return rows, wall
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=30)
+    args = ap.parse_args()
+    rows, wall = profile(args.batch, args.steps)
+    print(f"training step, batch {args.batch}: {wall:.1f} ms median wall ({args.batch / wall * 1e3:.0f} img/s)")
+    print(f"{'layer | pass':<38} {'ms/step':>8} {'share':>6}")
+    for label, ms in rows:
+        print(f"{label:<38} {ms:>8.2f} {ms / wall:>6.1%}")
+    print(f"{'(untimed: zero_grad, clip, Python)':<38} {wall - sum(ms for _, ms in rows):>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
