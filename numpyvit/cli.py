@@ -25,11 +25,21 @@ def _flag(name):
     return "--" + name.replace("_", "-")
 
 
+def _field_comments(cls):
+    """{field: its '# comment'} read from the dataclass's source, so --help shows the same
+    explanation the code does, written once."""
+    import inspect
+    import re
+    source = inspect.getsource(cls)
+    return dict(re.findall(r"^\s+(\w+):[^#\n]*#\s*(.+)$", source, flags=re.M))
+
+
 def _add_dataclass_flags(parser, cls, title):
     group = parser.add_argument_group(title)
+    comments = _field_comments(cls)
     for f in fields(cls):
         kind = type(f.default)
-        help_text = f"default {f.default!r}"
+        help_text = f"{comments.get(f.name, '')} (default {f.default!r})".strip()
         group.add_argument(_flag(f.name), dest=f.name, type=kind if kind in (int, float) else str,
                            default=None, help=help_text)
     return group
@@ -69,6 +79,16 @@ def build_parser():
     p.add_argument("--data-dir", default=None)
     p.add_argument("--images", type=int, default=128, help="test images to average over (default 128)")
 
+    p = sub.add_parser("experiment", help="ViT against a ResNet as the training set grows")
+    p.add_argument("name", choices=["data-scale"])
+    p.add_argument("--out", default="runs/data-scale", help="output folder (default runs/data-scale)")
+    p.add_argument("--sizes", default="1000,3000,10000,30000,60000", help="training-set sizes, comma-separated")
+    p.add_argument("--models", default="vit,resnet", help="comma-separated: vit, resnet")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    p.add_argument("--steps", type=int, default=3000, help="optimisation steps per run (default 3000)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--no-progress", action="store_true")
+
     # bench's own flags are parsed by benchmarks/bench.py (main() hands it the rest of argv)
     sub.add_parser("bench", add_help=False, help="speed against PyTorch eager (see: bench --help)")
     return parser
@@ -102,6 +122,9 @@ def cmd_train(args):
             model_config = ViTConfig(**_config_from_args(ViTConfig, args, model_preset)).to_dict()
         else:
             from .resnet import ResNetConfig
+            vit_flags = [_flag(f.name) for f in fields(ViTConfig) if getattr(args, f.name) is not None]
+            if vit_flags:
+                raise UsageError(f"{' '.join(vit_flags)} configure the ViT; --model resnet uses ResNetConfig's defaults")
             model_config = ResNetConfig().to_dict()
         train_config = TrainConfig(**_config_from_args(TrainConfig, args, train_preset))
         out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
@@ -214,6 +237,37 @@ def cmd_analyze(args):
     return 0
 
 
+# --- experiment --------------------------------------------------------------------------
+def _int_list(text, flag):
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"{flag}={text!r} must be comma-separated integers") from None
+
+
+def cmd_experiment(args):
+    from .data import load_mnist
+    from .experiment import data_scale, summarize
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    bad = [m for m in models if m not in ("vit", "resnet")]
+    if bad or not models:
+        raise UsageError(f"--models={args.models!r}: expected a comma-separated list of vit, resnet")
+    if args.steps < 1:
+        raise UsageError(f"--steps={args.steps} must be at least 1")
+    data = load_mnist(args.data_dir)
+    t0 = time.perf_counter()
+    rows = data_scale(data, args.out, sizes=_int_list(args.sizes, "--sizes"), models=models,
+                      seeds=_int_list(args.seeds, "--seeds"), steps=args.steps, progress=not args.no_progress)
+    print(f"\ntest accuracy (mean over seeds) after {args.steps} steps; {time.perf_counter() - t0:.0f} s this call")
+    table = summarize(rows)
+    sizes = sorted({r["train_size"] for r in rows})
+    print(f"{'train size':>10} " + " ".join(f"{m:>8}" for m in table))
+    for n in sizes:
+        print(f"{n:>10} " + " ".join(f"{100 * (1 - table[m][n][0]):>7.2f}%" for m in table))
+    print(f"results in {Path(args.out) / 'results.csv'} and {Path(args.out) / 'data_scale.png'}")
+    return 0
+
+
 # --- bench -------------------------------------------------------------------------------
 def cmd_bench(bench_argv):
     """Run benchmarks/bench.py from the source checkout: the benchmark may import torch, which
@@ -226,7 +280,8 @@ def cmd_bench(bench_argv):
     return module["main"](bench_argv)
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "analyze": cmd_analyze}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "analyze": cmd_analyze,
+            "experiment": cmd_experiment}
 
 
 def main(argv=None):

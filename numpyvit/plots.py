@@ -263,12 +263,17 @@ def plot_curves(metrics):
            for key in keys}
     fig = Figure(figsize=(9.0, 3.5), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
+    from matplotlib.ticker import MaxNLocator
     for ax, name in ((ax_loss, "loss"), (ax_acc, "acc")):
-        ax.plot(col["epoch"], col[f"train_{name}"], "o-", ms=3, label="train")
+        # the trainer measures train figures on the augmented batches while the epoch runs
+        ax.plot(col["epoch"], col[f"train_{name}"], "o-", ms=3, label="train (augmented, during epoch)")
         ax.plot(col["epoch"], col[f"test_{name}"], "s-", ms=3, label="test")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
+    if np.nanmin(col["train_loss"]) > 0 and np.nanmin(col["test_loss"]) > 0:
+        ax_loss.set_yscale("log")          # late epochs differ by factors, not by offsets
     ax_loss.set_ylabel("cross-entropy loss")
     ax_loss.set_title("Loss")
     ax_acc.set_ylabel("accuracy")

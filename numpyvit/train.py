@@ -35,9 +35,10 @@ class TrainConfig:
     seed: int = 0                 # weights, data order and augmentation
     train_subset: int = 0         # train on a class-balanced subset of this size (0 = all)
     eval_batch_size: int = 500    # images per forward pass when evaluating
+    eval_every: int = 1           # evaluate on the test set every this many epochs (and the last)
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "eval_batch_size"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "eval_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
@@ -256,7 +257,9 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                 bar.close()
 
             t_eval = time.perf_counter()
-            test_loss, test_acc, _ = evaluate(model, x_test_n, y_test, cfg.eval_batch_size)
+            test_loss = test_acc = None
+            if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+                test_loss, test_acc, _ = evaluate(model, x_test_n, y_test, cfg.eval_batch_size)
             eval_s = time.perf_counter() - t_eval
             elapsed = time.perf_counter() - t_start
             row = {"epoch": epoch + 1,
@@ -271,8 +274,9 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
             write_metrics(out_dir / "metrics.jsonl", metrics)
             save(epoch + 1, 0, elapsed, {"loss_sum": 0.0, "correct": 0, "seen": 0, "train_s": 0.0})
             last_good = ckpt_path
+            test = f"test loss {test_loss:.4f} acc {test_acc:.4f}" if test_acc is not None else "(no test)"
             log(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {row['train_loss']:.4f} "
-                f"acc {row['train_acc']:.4f}  test loss {test_loss:.4f} acc {test_acc:.4f}  "
+                f"acc {row['train_acc']:.4f}  {test}  "
                 f"lr {row['lr']:.2e}  {row['epoch_s']:.1f}s  {row['img_per_s']:.0f} img/s")
     if metrics:
         save_curves(out_dir / "curves.png", metrics)

@@ -150,3 +150,26 @@ def test_loss_rejects_bad_labels():
         loss.forward(np.zeros((2, 3)), np.array([0, 3]))
     with pytest.raises(ValueError, match="shape"):
         loss.forward(np.zeros((2, 3)), np.array([0, 1, 2]))
+
+
+def reference_softmax(s):
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_matches_the_row_max_formula(dtype, rng):
+    from numpyvit.attention import softmax
+    s = (4 * rng.standard_normal((3, 2, 5, 5))).astype(dtype)
+    out = softmax(s.copy())
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, reference_softmax(s.astype(np.float64)), rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_softmax_falls_back_to_row_maxima_when_a_row_would_underflow(rng):
+    from numpyvit.attention import softmax
+    s = rng.standard_normal((1, 1, 4, 4)).astype(np.float32)
+    s[0, 0, 2] -= 500.0          # this row sits far below its matrix's max: exp would give 0/0
+    out = softmax(s.copy())
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, reference_softmax(s.astype(np.float64)), rtol=1e-5)
