@@ -3,7 +3,7 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_step.py [--batch 128] [--steps 30]
 
 Every layer's forward/backward (and attention's softmax, the loss and the optimiser) is
-wrapped with a timer; the table gives the median milliseconds per step of each category.
+wrapped with a timer; the table gives the mean milliseconds per step of each category.
 A child's time is subtracted from its parent, so each row is the layer's own work.
 """
 import argparse
@@ -58,8 +58,9 @@ def profile(batch=128, steps=30, seed=0):
         cat = category(name, m)
         timers.wrap(m, "forward", f"{cat} | forward")
         timers.wrap(m, "backward", f"{cat} | backward")
-    timers.wrap(attention_mod, "softmax", "softmax | forward")
-    timers.wrap(attention_mod, "softmax_backward", "softmax | backward")
+    if hasattr(attention_mod, "softmax"):            # older versions kept it inside Attention
+        timers.wrap(attention_mod, "softmax", "softmax | forward")
+        timers.wrap(attention_mod, "softmax_backward", "softmax | backward")
     timers.wrap(loss_fn, "forward", "loss | forward")
     timers.wrap(loss_fn, "backward", "loss | backward")
     timers.wrap(opt, "step", "optimizer (AdamW) | step")
@@ -78,9 +79,10 @@ def profile(batch=128, steps=30, seed=0):
         if i >= 5:                                      # after warm-up
             walls.append(time.perf_counter() - t0)
             per_step.append(dict(timers.totals))
-    labels = sorted(per_step[0], key=lambda k: -np.median([s[k] for s in per_step]))
-    wall = np.median(walls) * 1e3
-    rows = [(k, np.median([s[k] for s in per_step]) * 1e3) for k in labels]
+    # means, not medians, so that the rows add up to the wall time
+    labels = sorted(per_step[0], key=lambda k: -np.mean([s[k] for s in per_step]))
+    wall = np.mean(walls) * 1e3
+    rows = [(k, np.mean([s[k] for s in per_step]) * 1e3) for k in labels]
     return rows, wall
 
 
@@ -90,7 +92,7 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     args = ap.parse_args()
     rows, wall = profile(args.batch, args.steps)
-    print(f"training step, batch {args.batch}: {wall:.1f} ms median wall ({args.batch / wall * 1e3:.0f} img/s)")
+    print(f"training step, batch {args.batch}: {wall:.1f} ms mean wall ({args.batch / wall * 1e3:.0f} img/s)")
     print(f"{'layer | pass':<38} {'ms/step':>8} {'share':>6}")
     for label, ms in rows:
         print(f"{label:<38} {ms:>8.2f} {ms / wall:>6.1%}")

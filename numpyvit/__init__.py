@@ -14,7 +14,8 @@ from .module import Module
 from .norm import LayerNorm
 from .optim import SGD, AdamW, clip_grad_norm, lr_at
 from .patch_embed import PatchEmbed, Patchify, sincos_pos_embed
-from .train import TrainConfig, evaluate, train
+from .resnet import ResNet, ResNetConfig
+from .train import TrainConfig, evaluate  # the function train() stays numpyvit.train.train: the name is the module's
 from .vit import ViTConfig, VisionTransformer
 
 __version__ = "0.1.0"
