@@ -45,9 +45,11 @@ def run_config(train_size, steps, batch_size, seed, base):
     if steps_per_epoch < 1:
         raise ValueError(f"train size {train_size} is smaller than batch_size={batch_size}")
     epochs = max(1, math.ceil(steps / steps_per_epoch))
+    # the same warm-up in steps for every run (5% of them), not in epochs of unequal length;
     # test-set evaluation ~10 times per run at most: at 1k images an epoch is only 7 steps
     return TrainConfig(**{**base, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-                          "train_subset": train_size, "eval_every": max(1, epochs // 10)})
+                          "train_subset": train_size, "warmup_epochs": 0.05 * steps / steps_per_epoch,
+                          "eval_every": max(1, epochs // 10)})
 
 
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0,), steps=3000,
