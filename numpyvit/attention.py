@@ -17,17 +17,19 @@ def row_sums(x):
 
 
 def softmax(scores):
-    """Row-wise softmax over the last axis of (B, h, N, N): exp(s - m) / sum(exp(s - m)).
+    """Row-wise softmax over the last axis: exp(s - m) / sum(exp(s - m)), e.g. (B, h, N, N).
 
     Any shift m per row gives the same result; it only has to stop exp from overflowing.
-    We subtract the max of each head's whole N x N matrix (one long contiguous reduction,
-    ~10x cheaper than N short row maxima). Then no entry exceeds exp(0) = 1; a row far below
-    its matrix's max could underflow to ~0, so in that rare case we fall back to row maxima.
+    We subtract the max of each whole matrix (the last two axes: one long contiguous
+    reduction, ~10x cheaper than N short row maxima). Then no entry exceeds exp(0) = 1; a row
+    far below its matrix's max could underflow to ~0, so in that rare case we fall back to
+    row maxima. A new array is returned; `scores` is left as it was.
     """
-    B, h, N, _ = scores.shape
-    shifted = scores - scores.reshape(B, h, N * N).max(axis=-1).reshape(B, h, 1, 1)
+    if scores.ndim < 2:
+        return softmax(scores[None])[0]
+    shifted = scores - scores.max(axis=(-2, -1), keepdims=True)
     att = np.exp(shifted, out=shifted)
-    sums = row_sums(att)                                            # (B, h, N, 1)
+    sums = row_sums(att)                                            # (..., N, 1)
     if not sums.min() > 1e-20:                                      # some row underflowed
         att = np.exp(scores - scores.max(axis=-1, keepdims=True))
         sums = row_sums(att)

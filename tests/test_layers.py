@@ -173,3 +173,10 @@ def test_softmax_falls_back_to_row_maxima_when_a_row_would_underflow(rng):
     out = softmax(s.copy())
     assert np.all(np.isfinite(out))
     np.testing.assert_allclose(out, reference_softmax(s.astype(np.float64)), rtol=1e-5)
+
+
+def test_softmax_accepts_a_single_matrix_and_a_single_row(rng):
+    from numpyvit.attention import softmax
+    s = rng.standard_normal((4, 4))
+    np.testing.assert_allclose(softmax(s), reference_softmax(s), rtol=1e-12)
+    np.testing.assert_allclose(softmax(s[0]), reference_softmax(s[0]), rtol=1e-12)

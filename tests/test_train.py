@@ -150,6 +150,11 @@ def test_foreign_and_missing_files_are_not_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "nope.npz")
 
 
+def test_a_checkpoint_is_readable_like_any_file(tmp_path):
+    path = save_checkpoint(tmp_path / "m.npz", VisionTransformer(ViTConfig.from_dict(SMALL)))
+    assert path.stat().st_mode & 0o044 or os.umask(os.umask(0)) & 0o044  # group/other read unless umask forbids
+
+
 def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     model = VisionTransformer(ViTConfig.from_dict(SMALL), seed=0)
     path = save_checkpoint(tmp_path / "last.npz", model)

@@ -1,0 +1,133 @@
+"""Write the teaching notebooks from the cell texts in notebooks/src/, then run them.
+
+    python notebooks/build_notebooks.py              # write all six and execute them in place
+    python notebooks/build_notebooks.py 02 05        # only the notebooks whose names start so
+    python notebooks/build_notebooks.py --no-execute # write the cells, keep them unexecuted
+
+The notebooks are generated so that they are easy to change and regenerate: edit a file
+in notebooks/src/ (one per notebook), run this script, commit the .ipynb it writes. Each
+source file is plain Python that defines CELLS, a list built with md(), code() and
+solution() below. Execution runs top to bottom in a fresh kernel whose working directory is
+notebooks/, as a reader's would be, and prints each notebook's run time.
+"""
+import argparse
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+from textwrap import dedent
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE / "src"
+
+# The name of every notebook, in reading order, and its source file in notebooks/src/.
+NOTEBOOKS = [
+    "01_images_as_sequences",
+    "02_attention_step_by_step",
+    "03_the_transformer_block",
+    "04_backprop_by_hand",
+    "05_training_a_vit_on_mnist",
+    "06_what_did_the_vit_learn",
+]
+
+# The first code cell of every notebook: inline PNG figures at a moderate resolution (the
+# committed notebooks must stay small), short printouts, one seed.
+SETUP = """\
+%matplotlib inline
+%config InlineBackend.figure_format = 'png'
+import numpy as np
+import matplotlib.pyplot as plt
+
+plt.rcParams.update({"figure.dpi": 80, "font.size": 9})
+np.set_printoptions(precision=3, suppress=True, linewidth=100)
+rng = np.random.default_rng(0)   # every random draw below comes from this seed"""
+
+
+def md(text):
+    return new_markdown_cell(dedent(text).strip("\n"))
+
+
+def code(text):
+    return new_code_cell(dedent(text).strip("\n"))
+
+
+def solution(text, title="Solution (click to expand)"):
+    """A markdown heading and a code cell whose source and output start collapsed
+    (JupyterLab and Notebook 7 honour the metadata; a code host shows both)."""
+    cell = code(text)
+    cell.metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
+    return [md(f"#### {title}"), cell]
+
+
+def answer(text, title="Answer (click to expand)"):
+    """A worded answer, folded with an HTML <details> element (works on code hosts too)."""
+    body = dedent(text).strip("\n")
+    return md(f"<details>\n<summary><b>{title}</b></summary>\n\n{body}\n\n</details>")
+
+
+def flatten(cells):
+    out = []
+    for c in cells:
+        out.extend(c if isinstance(c, list) else [c])
+    return out
+
+
+def load_cells(name):
+    spec = importlib.util.spec_from_file_location(f"nbsrc_{name}", SRC / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    module.md, module.code, module.solution, module.answer = md, code, solution, answer
+    module.SETUP = SETUP
+    spec.loader.exec_module(module)
+    return flatten(module.CELLS)
+
+
+def build(name):
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = load_cells(name)
+    return nb
+
+
+def execute(nb, env):
+    from nbclient import NotebookClient
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=1800, kernel_name="python3", record_timing=False,
+                       resources={"metadata": {"path": str(HERE)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("only", nargs="*", help="build only notebooks whose names start with these")
+    parser.add_argument("--no-execute", action="store_true", help="write the cells without running them")
+    parser.add_argument("--fast", action="store_true",
+                        help="run with NUMPYVIT_FAST=1 (the CI setting); for trying things out, not for committing")
+    args = parser.parse_args(argv)
+    names = [n for n in NOTEBOOKS if not args.only or any(n.startswith(p) for p in args.only)]
+    if not names:
+        parser.error(f"no notebook matches {args.only}; known: {NOTEBOOKS}")
+    env = {"NUMPYVIT_FAST": "1"} if args.fast else {}
+    for name in names:
+        nb = build(name)
+        path = HERE / f"{name}.ipynb"
+        if not args.no_execute:
+            t0 = time.perf_counter()
+            execute(nb, env)
+            print(f"{name}: ran in {time.perf_counter() - t0:.0f} s", flush=True)
+        nbformat.validate(nb)
+        nbformat.write(nb, path)
+        print(f"wrote {path.relative_to(HERE.parent)} ({path.stat().st_size / 1e3:.0f} kB)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

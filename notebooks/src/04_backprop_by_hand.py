@@ -1,0 +1,319 @@
+# Notebook 4: Backprop by hand. The cells, in order; see build_notebooks.py.
+
+CELLS = [
+md(r"""
+# 4. Backprop by hand
+
+numpyvit has no automatic differentiation: every layer's `backward` was derived on paper
+and written out by hand. This notebook derives the three that take the most thought
+(softmax, LayerNorm and attention) next to the code that implements them, and then
+does what makes hand-written gradients trustworthy: it checks them against numerical
+derivatives, and breaks one on purpose to see the check fail.
+
+**What you will learn**
+
+- the layer protocol: what `forward` saves, what `backward` receives, returns and
+  accumulates;
+- the backward passes of a linear layer, softmax, LayerNorm, attention and the residual
+  block, derived step by step;
+- how `numpyvit.gradcheck` compares each gradient with a finite difference, how to read
+  its table, and why it runs in float64;
+- what a wrong gradient looks like in that table.
+
+**Notation.** $L$ is the scalar loss. For any tensor $X$ in the network we write
+$dX = \partial L / \partial X$: it has the same shape as $X$, and it is what the code
+calls `dout`, `datt`, `dq` and so on. A layer's `backward(dout)` receives $dY$ for its
+output $Y$ and returns $dX$ for its input $X$.
+"""),
+code(SETUP),
+code(r"""
+import inspect
+
+from numpyvit import (GELU, Attention, Block, LayerNorm, Linear, ViTConfig, VisionTransformer,
+                      format_table, gradcheck, max_rel_error)
+from numpyvit.attention import softmax, softmax_backward
+"""),
+md(r"""
+## The protocol, on the simplest layer
+
+A `Linear` layer computes $Y = X W^\top + b$ for every row (token) $x$ of $X$. Its
+`forward` saves the input $X$, the one thing its backward needs. By the chain rule, with
+$y_o = \sum_i W_{oi} x_i + b_o$:
+
+$$dW = dY^\top X \quad (\text{summed over all rows}),\qquad db = \textstyle\sum_\text{rows} dY,\qquad dX = dY\, W .$$
+
+`backward` returns $dX$ and **adds** $dW$ and $db$ into `self.grads` (`+=`, never `=`): a
+parameter used in several places collects the gradient from each. That is why the
+training loop calls `zero_grad()` before every backward pass.
+"""),
+code(r"""
+print(inspect.getsource(Linear.backward))
+"""),
+md(r"""
+## Softmax
+
+Attention normalises every row of scores $s$ with $a_i = e^{s_i} / \sum_k e^{s_k}$.
+Differentiating the quotient:
+
+$$\frac{\partial a_i}{\partial s_j} = a_i\,(\delta_{ij} - a_j),
+\qquad\text{i.e. the Jacobian is } \operatorname{diag}(a) - a a^\top .$$
+
+Given $da$, the chain rule sums over every $a_i$ that $s_j$ affects:
+
+$$ds_j = \sum_i da_i\, a_i(\delta_{ij} - a_j) = a_j\Big(da_j - \sum_i a_i\, da_i\Big),
+\qquad ds = a \odot \big(da - (a \cdot da)\big).$$
+
+The $N \times N$ Jacobian is never built: one dot product per row is enough. The code is
+this formula and nothing else:
+"""),
+code(r"""
+print(inspect.getsource(softmax_backward))
+"""),
+md(r"""
+A check against the full Jacobian on one row of 5 scores. (numpyvit's `softmax` works on
+stacks of square score matrices $(B, h, N, N)$; we take row 0 of a $5 \times 5$ matrix.)
+"""),
+code(r"""
+s = rng.standard_normal((1, 1, 5, 5))                # (B, h, N, N)
+a = softmax(s.copy())                                # (B, h, N, N), rows sum to 1
+da = rng.standard_normal(a.shape)                    # an upstream gradient
+J = np.diag(a[0, 0, 0]) - np.outer(a[0, 0, 0], a[0, 0, 0])   # (5, 5): d a_i / d s_j for row 0
+print("J^T da     :", J.T @ da[0, 0, 0])
+print("formula    :", softmax_backward(a, da)[0, 0, 0])
+"""),
+md(r"""
+## LayerNorm
+
+For one token $x \in \mathbb{R}^D$ (every token is independent), with
+$\mu = \frac1D\sum_c x_c$, $\sigma^2 = \frac1D\sum_c (x_c-\mu)^2$ and the reciprocal
+standard deviation $r = (\sigma^2 + \epsilon)^{-1/2}$:
+
+$$\hat x = (x - \mu)\,r, \qquad y = \gamma \odot \hat x + \beta .$$
+
+The parameters are the easy part: $d\gamma = \sum_\text{tokens} dy \odot \hat x$ and
+$d\beta = \sum_\text{tokens} dy$; and $d\hat x = dy \odot \gamma$.
+
+For the input, every $\hat x_i$ depends on every $x_j$, through $x_j$ itself, through the
+mean and through the variance. With $\partial\mu/\partial x_j = 1/D$ and
+$\partial\sigma^2/\partial x_j = 2(x_j-\mu)/D$, so that
+$\partial r/\partial x_j = -r^3 (x_j - \mu)/D$:
+
+$$\frac{\partial \hat x_i}{\partial x_j}
+= r\Big(\delta_{ij} - \frac1D\Big) - (x_i-\mu)\,r^3\,\frac{x_j-\mu}{D}
+= r\Big(\delta_{ij} - \frac1D - \frac{\hat x_i\,\hat x_j}{D}\Big).$$
+
+Summing over $i$ against $d\hat x_i$:
+
+$$dx_j = r\Big(d\hat x_j \;-\; \underbrace{\tfrac1D\textstyle\sum_i d\hat x_i}_{\text{through } \mu}
+\;-\; \hat x_j\,\underbrace{\tfrac1D\textstyle\sum_i d\hat x_i\,\hat x_i}_{\text{through } \sigma^2}\Big).$$
+
+So `forward` saves exactly $\hat x$ (`self.xhat`) and $r$ (`self.rstd`), and `backward`
+is this formula, with the two means labelled in its comment:
+"""),
+code(r"""
+print(inspect.getsource(LayerNorm.backward))
+"""),
+md(r"""
+## Attention
+
+Per head (the batch and head axes just come along), the forward pass is
+
+$$[Q, K, V] = \operatorname{split}(X W_{qkv}^\top + b_{qkv}),\quad
+S = \tfrac{1}{\sqrt{D_h}}\, Q K^\top,\quad A = \operatorname{softmax}(S),\quad
+O = A V,\quad Y = \operatorname{proj}(\operatorname{concat}(O)).$$
+
+Walk it backwards. Two rules do all the work: for a matrix product $C = PR$,
+$dP = dC\,R^\top$ and $dR = P^\top dC$; and the backward of a reshape or transpose is the
+inverse reshape or transpose. So, from $dY$:
+
+1. `proj.backward` gives $d\,\operatorname{concat}(O)$; un-concatenate the heads to get $dO$;
+2. $O = AV$: $\;dA = dO\,V^\top$ and $dV = A^\top dO$;
+3. the softmax, row by row: $\;dS = A \odot \big(dA - \operatorname{rowsum}(dA \odot A)\big)$;
+4. $S = \frac{1}{\sqrt{D_h}} QK^\top$: $\;dQ = \frac{1}{\sqrt{D_h}}\, dS\,K$ and
+   $dK = \frac{1}{\sqrt{D_h}}\, dS^\top Q$;
+5. stack $dQ, dK, dV$ back into the fused layout and run `qkv.backward`.
+
+`forward` saves $Q$, $K$, $V$ and $A$ for this. The code, step by step:
+"""),
+code(r"""
+print(inspect.getsource(Attention.backward))
+"""),
+md(r"""
+## The residual block
+
+For $y = x + f(x)$ the chain rule gives $dx = dy + \big(\tfrac{\partial f}{\partial x}\big)^\top dy$:
+the gradient flows unchanged along the skip connection, and the branch adds its own
+contribution. `Block.backward` walks the block's two residual sums in reverse order, and
+a whole model's backward is its forward read backwards, layer by layer:
+"""),
+code(r"""
+print(inspect.getsource(Block.backward))
+"""),
+md(r"""
+## Checking gradients numerically
+
+Derivations go wrong in small ways: a missing transpose, a forgotten term, a factor off.
+The cure is to compare every gradient with a numerical derivative. For a layer $f$,
+`gradcheck` draws a fixed random $G$ shaped like the output and uses the scalar
+$L = \sum f(x) \odot G$, so that `backward(G)` must return $dL/dx$ and add $dL/dw$ into the
+grads. Then it nudges single entries of the input and of every parameter and measures how
+$L$ moves, with the fourth-order central difference
+
+$$\frac{\partial L}{\partial w} \approx \frac{8\,\big(L(w+h) - L(w-h)\big) - \big(L(w+2h) - L(w-2h)\big)}{12\,h},
+\qquad h = 10^{-3},$$
+
+whose error shrinks like $h^4$ (the plain $\frac{L(w+h) - L(w-h)}{2h}$ has $h^2$). Each
+entry gets the relative error
+
+$$\text{rel err} = \frac{|a - n|}{|a| + |n|}$$
+
+for the analytic value $a$ and the numerical one $n$. It all runs in **float64**: in
+float32 the rounding noise of $L$ alone, divided by $h$, would swamp the comparison. As a
+rule of thumb a correct gradient gives $10^{-7}$ or less, while a bug gives $10^{-3}$ to 1.
+The `zeros` column counts entries whose true gradient is exactly 0, judged by absolute
+rather than relative error (more on the qkv bias in exercise 3).
+
+A LayerNorm on 2 sequences of 5 tokens of width 8:
+"""),
+code(r"""
+x = rng.standard_normal((2, 5, 8))                   # (B, N, D), float64
+print(format_table(gradcheck(LayerNorm(8, dtype=np.float64), x)))
+"""),
+md(r"""
+An attention layer with 2 heads, and a whole block:
+"""),
+code(r"""
+print(format_table(gradcheck(Attention(8, heads=2, dtype=np.float64), x)))
+print()
+print(format_table(gradcheck(Block(8, heads=2, mlp_dim=16, dtype=np.float64), x)))
+"""),
+md(r"""
+Softmax is a function, not a layer, so we give it a two-method wrapper to check it the
+same way. (gradcheck needs nothing more than `forward` and `backward`.)
+"""),
+code(r"""
+class SoftmaxLayer:
+    # softmax over the last axis as a layer: (B, h, N, N) -> (B, h, N, N)
+    def __init__(self, backward_fn=softmax_backward):
+        self.backward_fn = backward_fn
+
+    def forward(self, scores):
+        self.att = softmax(scores.copy())
+        return self.att
+
+    def backward(self, datt):
+        return self.backward_fn(self.att, datt)
+
+scores = rng.standard_normal((2, 2, 5, 5))           # (B, h, N, N)
+print(format_table(gradcheck(SoftmaxLayer(), scores)))
+"""),
+md(r"""
+Finally the whole model: a tiny ViT (8 x 8 images, 2 blocks, width 8) in float64. At
+initialisation its tokens are tiny (the class token starts at $10^{-6}$, position
+embeddings at 0.02), so its LayerNorms sit at their most curved point and the numerical
+derivative, not the model, becomes the weak link. As the package's own tests do, we first
+move every parameter to a generic random point. `max_checks=10` checks 10 random entries
+per tensor.
+"""),
+code(r"""
+def generic_point(model, seed=0, scale=0.2):
+    # every parameter random; LayerNorm gains around 1 rather than 0
+    r = np.random.default_rng(seed)
+    for _, module in model.modules():
+        for key, value in module.params.items():
+            base = 1.0 if isinstance(module, LayerNorm) and key == "weight" else 0.0
+            value[...] = base + scale * r.standard_normal(value.shape)
+    return model
+
+tiny = ViTConfig(image_size=8, patch_size=4, num_classes=3, dim=8, depth=2, heads=2, mlp_dim=16)
+vit = generic_point(VisionTransformer(tiny, seed=0, dtype=np.float64))
+images = rng.standard_normal((2, 1, 8, 8))           # (B, C, H, W)
+rows = gradcheck(vit, images, max_checks=10)
+print(format_table(rows))
+print(f"\n{len(rows)} tensors, worst relative error {max_rel_error(rows):.1e}")
+"""),
+md(r"""
+Every tensor, from the head back to the input pixels, agrees with the numerical
+derivative to about $10^{-9}$ or better.
+
+## Breaking a gradient on purpose
+
+A check that cannot fail proves nothing. Here is a classic bug: the backward pass of
+attention forgets the $\frac{1}{\sqrt{D_h}}$ factor that the forward pass applied to the
+scores. We do not copy the layer to plant it: a subclass sets the scale to 1 just while
+its backward runs.
+"""),
+code(r"""
+class ForgotTheScale(Attention):
+    def backward(self, dout):
+        scale, self.scale = self.scale, 1.0      # the bug: backward ignores 1/sqrt(Dh)
+        try:
+            return super().backward(dout)
+        finally:
+            self.scale = scale
+
+print(format_table(gradcheck(ForgotTheScale(8, heads=2, dtype=np.float64), x)))
+"""),
+md(r"""
+The table does more than say "wrong": it says *where*. `proj.weight` and `proj.bias`
+still pass, because their gradients are computed before the backward pass reaches the
+scores. Everything upstream of the bug fails. The query and key parts of `qkv` are off by
+exactly the missing factor $\sqrt{D_h} = 2$, which shows as a relative error of
+$|2a - a|/(2a + a) = 1/3$. The input's gradient mixes that wrong path with the correct one
+through the values, so some of its entries are wrong by 100%.
+
+A second bug, in softmax's backward: forget the term that comes from the normalisation,
+writing $ds = a \odot da$.
+"""),
+code(r"""
+forgot_the_sum = SoftmaxLayer(backward_fn=lambda att, datt: att * datt)
+print(format_table(gradcheck(forgot_the_sum, scores)))
+"""),
+md(r"""
+Errors of order 1: caught. The package's test suite keeps deliberately wrong backward
+passes like these for every way the check could fail, so the check itself is tested too.
+
+## Exercises
+
+1. Derive the derivative of the tanh-form GELU,
+   $g(x) = \frac12 x\,(1 + t)$ with $t = \tanh\!\big(c\,(x + 0.044715\,x^3)\big)$,
+   $c = \sqrt{2/\pi}$. Compare your formula with `GELU.backward` at a few points, then run
+   `gradcheck` on `GELU`.
+2. Run `gradcheck` on a *float32* `LayerNorm`. How large are the errors, and why?
+3. After one backward pass through `Attention(8, heads=2, dtype=np.float64)`, look at
+   the gradient of `qkv.bias`, split into its query, key and value parts. Why is the key
+   part exactly zero?
+"""),
+*solution(r"""
+# g'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2)
+#         (product rule: the factor x, then the tanh through the chain rule)
+c, k = np.sqrt(2 / np.pi), 0.044715
+xs = np.array([-3.0, -0.75, 0.0, 0.5, 2.0])
+t = np.tanh(c * (xs + k * xs ** 3))
+mine = 0.5 * (1 + t) + 0.5 * xs * (1 - t ** 2) * c * (1 + 3 * k * xs ** 2)
+g = GELU(dtype=np.float64)
+g.forward(xs)
+print("my derivative  :", mine)
+print("GELU.backward  :", g.backward(np.ones_like(xs)))
+print(format_table(gradcheck(GELU(dtype=np.float64), x)))
+""", "Solution 1 (click to expand)"),
+*solution(r"""
+# gradcheck casts the input to float64 and NumPy then computes in float64, so the input row
+# still looks fine. But weight and bias are stored in float32: each nudge w +- h is rounded
+# to float32's ~7 significant digits, an error of up to ~6e-8 in a step of 1e-3, so the
+# numerical derivative is only good to ~1e-4. The parameter rows show errors some 10,000
+# times larger than in float64, the size a subtle bug could also produce.
+print(format_table(gradcheck(LayerNorm(8, dtype=np.float32), x)))
+""", "Solution 2 (click to expand)"),
+*solution(r"""
+# The key bias b_k adds the same vector to every key, so it adds q_i . b_k to *every* score
+# in row i. Softmax ignores a constant added to a whole row, so L does not depend on b_k at
+# all: its gradient is exactly zero (up to rounding). The query and value parts are not.
+att = Attention(8, heads=2, dtype=np.float64)
+att.forward(x)
+att.backward(rng.standard_normal(x.shape))
+dq_bias, dk_bias, dv_bias = att.qkv.grads["bias"].reshape(3, 8)   # (3, D): q | k | v
+for name, part in (("query", dq_bias), ("key", dk_bias), ("value", dv_bias)):
+    print(f"{name:>5} part of qkv.bias: largest |gradient| {np.abs(part).max():.1e}")
+""", "Solution 3 (click to expand)"),
+]
