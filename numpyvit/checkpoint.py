@@ -57,7 +57,11 @@ def _umask():
 
 
 def model_kind(model):
-    return getattr(model, "kind", "vit")
+    """The architecture's name stored in the checkpoint ('vit', 'resnet'): build_model's key."""
+    kind = getattr(model, "kind", None)
+    if kind not in ("vit", "resnet"):
+        raise ValueError(f"cannot checkpoint a {type(model).__name__}: it has no known `kind` attribute")
+    return kind
 
 
 def load_checkpoint(path):

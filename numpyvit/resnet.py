@@ -128,6 +128,7 @@ class ResNet(Module):
     named_parameters, state_dict (with the batch-norm running statistics),
     load_state_dict, train/eval, zero_grad, num_parameters.
     """
+    kind = "resnet"   # the checkpoint's name for this architecture
 
     def __init__(self, config=None, seed=0, dtype=np.float32):
         super().__init__(dtype)

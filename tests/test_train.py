@@ -132,6 +132,16 @@ def test_checkpoint_round_trip_opens_with_plain_np_load(tmp_path):
         assert np.array_equal(value, weights(loaded)[name])
 
 
+def test_a_resnet_checkpoint_loads_back_as_a_resnet_with_its_buffers(tmp_path):
+    from numpyvit.resnet import ResNet, ResNetConfig
+    model = ResNet(ResNetConfig(widths=(4, 8), blocks_per_stage=(1, 1)), seed=2)
+    model.bn1.buffers["running_mean"][...] = 0.5
+    loaded = load_model(save_checkpoint(tmp_path / "r.npz", model))
+    assert isinstance(loaded, ResNet) and not loaded.training
+    for name, value in model.state_dict().items():
+        assert np.array_equal(value, loaded.state_dict()[name]), name
+
+
 def test_a_checkpoint_that_needs_pickle_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, **{"meta.format": np.array("numpyvit-checkpoint-1"), "x": np.array([{"a": 1}], dtype=object)})
