@@ -47,9 +47,9 @@ def run_config(train_size, steps, batch_size, seed, base):
     epochs = max(1, math.ceil(steps / steps_per_epoch))
     # the same warm-up in steps for every run (5% of them), not in epochs of unequal length;
     # test-set evaluation ~10 times per run at most: at 1k images an epoch is only 7 steps
-    return TrainConfig(**{**base, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-                          "train_subset": train_size, "warmup_epochs": 0.05 * steps / steps_per_epoch,
-                          "eval_every": max(1, epochs // 10)})
+    return TrainConfig(**{**base, "epochs": epochs, "max_steps": steps, "batch_size": batch_size,
+                          "seed": seed, "train_subset": train_size,
+                          "warmup_epochs": 0.05 * steps / steps_per_epoch, "eval_every": max(1, epochs // 10)})
 
 
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0,), steps=3000,
@@ -81,8 +81,8 @@ def _run_one(kind, model_config, cfg, data, run_dir, progress, log):
         resume = load_checkpoint(run_dir)
         if resume["train"].get("train_config") != cfg.to_dict():
             raise ValueError(f"{run_dir} holds a run with another config; move it away or use another --out")
-    done = resume is not None and resume["train"]["epoch"] >= cfg.epochs
-    steps = cfg.epochs * (cfg.train_subset // cfg.batch_size)
+    steps = min(cfg.epochs * (cfg.train_subset // cfg.batch_size), cfg.max_steps or float("inf"))
+    done = resume is not None and resume["train"]["epoch"] * (cfg.train_subset // cfg.batch_size) >= steps
     log(f"{kind} on {cfg.train_subset} images, seed {cfg.seed}: {cfg.epochs} epochs, {steps} steps"
         + (" (done)" if done else " (resuming)" if resume else ""))
     t0 = time.perf_counter()

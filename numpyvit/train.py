@@ -34,6 +34,7 @@ class TrainConfig:
     clip_grad: float = 1.0        # global gradient-norm clip (0 = off)
     seed: int = 0                 # weights, data order and augmentation
     train_subset: int = 0         # train on a class-balanced subset of this size (0 = all)
+    max_steps: int = 0            # stop after this many steps, mid-epoch if need be (0 = no limit)
     eval_batch_size: int = 500    # images per forward pass when evaluating
     eval_every: int = 1           # evaluate on the test set every this many epochs (and the last)
 
@@ -43,7 +44,7 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
         for name in ("lr", "min_lr", "warmup_epochs", "weight_decay", "shift", "rotate", "scale",
-                     "clip_grad", "train_subset"):
+                     "clip_grad", "train_subset", "max_steps"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.number)) and value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name}={value!r} must be a number >= 0")
@@ -102,7 +103,10 @@ class StopRequest:
 
 
 def class_balanced_subset(labels, size, seed):
-    """Indices of `size` examples, the same number from each class (seeded)."""
+    """Indices of `size` examples, the same number from each class (seeded). A size of the
+    whole set or more returns every index: MNIST's classes are not exactly balanced."""
+    if size >= len(labels):
+        return np.arange(len(labels))
     classes = np.unique(labels)
     per_class = size // len(classes)
     if per_class < 1:
@@ -177,6 +181,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size={cfg.batch_size} is larger than the training set ({n} images)")
     total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:                     # the schedule then ends at max_steps, as does the run
+        total_steps = min(total_steps, cfg.max_steps)
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
 
     model = build_model(model_kind, model_config, seed=cfg.seed)
@@ -209,6 +215,9 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     model.train()
     with StopRequest() as stop:
         for epoch in range(start_epoch, cfg.epochs):
+            end = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)   # steps in this epoch
+            if end <= 0:                                                        # max_steps reached
+                break
             rng = np.random.default_rng([cfg.seed, epoch])
             order = rng.permutation(n)
             images = augment(x_train[order], rng, shift=cfg.shift, rotate=cfg.rotate, scale=cfg.scale)
@@ -216,15 +225,15 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
             first = start_step if epoch == start_epoch else 0
             if first == 0:
                 partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "train_s": 0.0}
-            bar = progress_bar(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", progress)
+            bar = progress_bar(end, f"epoch {epoch + 1}/{cfg.epochs}", progress)
             if bar is not None:
                 bar.update(first)
-            for i in range(first, steps_per_epoch):
+            for i in range(first, end):
                 if stop.requested:
                     if bar is not None:
                         bar.close()
                     save(epoch, i, time.perf_counter() - t_start, partial)
-                    log(f"\ninterrupted at epoch {epoch + 1}, step {i}/{steps_per_epoch}; saved {ckpt_path}\n"
+                    log(f"\ninterrupted at epoch {epoch + 1}, step {i}/{end}; saved {ckpt_path}\n"
                         f"resume with: python -m numpyvit train --resume {out_dir}")
                     raise KeyboardInterrupt
                 t0 = time.perf_counter()
@@ -258,7 +267,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
 
             t_eval = time.perf_counter()
             test_loss = test_acc = None
-            if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+            last_epoch = epoch + 1 == cfg.epochs or (epoch + 1) * steps_per_epoch >= total_steps
+            if (epoch + 1) % cfg.eval_every == 0 or last_epoch:
                 test_loss, test_acc, _ = evaluate(model, x_test_n, y_test, cfg.eval_batch_size)
             eval_s = time.perf_counter() - t_eval
             elapsed = time.perf_counter() - t_start

@@ -62,6 +62,24 @@ def test_training_learns_and_writes_the_run_folder(tmp_path):
     assert load_checkpoint(tmp_path)["train"]["epoch"] == 6
 
 
+def test_max_steps_ends_the_run_and_the_schedule_mid_epoch(data, tmp_path):
+    # 512 images, batch 64: 8 steps an epoch; 12 steps end halfway through epoch 2
+    _, metrics = train("vit", SMALL, small_train_config(epochs=5, max_steps=12), data, tmp_path,
+                       progress=False, log=lambda s: None)
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert metrics[-1]["test_acc"] is not None
+    from numpyvit.optim import lr_at
+    assert metrics[-1]["lr"] == pytest.approx(lr_at(11, 12, 3e-3, 4))  # the schedule spans 12 steps, not 40
+
+
+def test_the_full_training_set_is_a_valid_subset_size():
+    from numpyvit.train import class_balanced_subset
+    labels = np.array([0] * 5 + [1] * 3)
+    assert len(class_balanced_subset(labels, 8, seed=0)) == 8
+    picked = class_balanced_subset(labels, 6, seed=0)
+    assert sorted(np.bincount(labels[picked])) == [3, 3]
+
+
 def interrupt_when(predicate):
     """A log/lr hook that sends this process Ctrl-C when predicate() first holds."""
     def hook(*args):
