@@ -4,6 +4,7 @@ Shape legend: B batch, N tokens, D embedding width.
 """
 import numpy as np
 
+from .linear import column_sums
 from .module import Module
 
 
@@ -41,8 +42,8 @@ class LayerNorm(Module):
         self.require_forward("xhat")
         d2 = dout.reshape(-1, self.dim)                             # (R, D)
         xhat = self.xhat
-        self.grads["weight"] += np.sum(d2 * xhat, axis=0)
-        self.grads["bias"] += d2.sum(axis=0)
+        self.grads["weight"] += column_sums(d2 * xhat)
+        self.grads["bias"] += column_sums(d2)
         dxhat = d2 * self.params["weight"]                          # (R, D)
         # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)):
         #   the two means are the gradients through the mean and through the variance.
