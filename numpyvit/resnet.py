@@ -16,7 +16,7 @@ import numpy as np
 
 from .conv import BatchNorm2d, Conv2d, GlobalAvgPool2d, ReLU
 from .linear import Linear
-from .module import Module
+from .module import Module, check_images
 
 
 @dataclass
@@ -158,16 +158,7 @@ class ResNet(Module):
         return [block for name in self.stage_names for block in getattr(self, name)]
 
     def check_images(self, images):
-        c = self.config
-        expected = (c.in_channels, c.image_size, c.image_size)
-        if not isinstance(images, np.ndarray):
-            raise TypeError(f"images must be a NumPy array, got {type(images).__name__}")
-        if images.ndim != 4 or images.shape[1:] != expected:
-            raise ValueError(f"images must have shape (B, {expected[0]}, {expected[1]}, {expected[2]}), "
-                             f"got {images.shape}")
-        if not np.issubdtype(images.dtype, np.floating):
-            raise ValueError(f"images have dtype {images.dtype}; the model needs floats: normalise "
-                             f"first, e.g. numpyvit.data.normalize(x) for MNIST")
+        check_images(images, self.config.in_channels, self.config.image_size)
 
     def forward(self, images):
         self.check_images(images)

@@ -10,7 +10,7 @@ import numpy as np
 from .activations import Dropout
 from .block import Block
 from .linear import Linear
-from .module import Module, trunc_normal
+from .module import Module, check_images, trunc_normal
 from .norm import LayerNorm
 from .patch_embed import PatchEmbed, sincos_pos_embed
 
@@ -99,16 +99,7 @@ class VisionTransformer(Module):
         self.image_shape = None
 
     def check_images(self, images):
-        c = self.config
-        expected = (c.in_channels, c.image_size, c.image_size)
-        if not isinstance(images, np.ndarray):
-            raise TypeError(f"images must be a NumPy array, got {type(images).__name__}")
-        if images.ndim != 4 or images.shape[1:] != expected:
-            raise ValueError(f"images must have shape (B, {expected[0]}, {expected[1]}, {expected[2]}), "
-                             f"got {images.shape}")
-        if not np.issubdtype(images.dtype, np.floating):
-            raise ValueError(f"images have dtype {images.dtype}; the model needs floats: normalise "
-                             f"first, e.g. numpyvit.data.normalize(x) for MNIST")
+        check_images(images, self.config.in_channels, self.config.image_size)
 
     def forward(self, images):
         self.check_images(images)
