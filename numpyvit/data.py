@@ -533,13 +533,17 @@ def affine_transform(images: np.ndarray, angle_deg=0.0, scale=1.0, shift_yx=0.0)
     x = images if images.ndim == 4 else images[:, None]       # (B, C, H, W)
     work = images.dtype if np.issubdtype(images.dtype, np.floating) else np.dtype(np.float32)
     chunk = max(1, _AFFINE_CHUNK_PIXELS // (x.shape[1] * H * W))
-    out = np.empty(x.shape, dtype=work)
+    # the output keeps the input's dtype and each chunk is rounded into it as it is made:
+    # a float32 copy of all 60,000 digits (and its rounded and clipped copies) would cost
+    # ~0.5 GB at the trainer's peak
+    out = np.empty(x.shape, dtype=images.dtype)
     for start in range(0, B, chunk):
-        out[start:start + chunk] = _bilinear_resample(x[start:start + chunk].astype(work, copy=False),
-                                                      A[start:start + chunk].astype(np.float32))
-    if work != images.dtype:
-        info = np.iinfo(images.dtype)
-        out = np.clip(np.rint(out), info.min, info.max).astype(images.dtype)
+        res = _bilinear_resample(x[start:start + chunk].astype(work, copy=False),
+                                 A[start:start + chunk].astype(np.float32))
+        if work != images.dtype:
+            info = np.iinfo(images.dtype)
+            res = np.clip(np.rint(res, out=res), info.min, info.max, out=res)
+        out[start:start + chunk] = res
     return out if images.ndim == 4 else out[:, 0]
 
 
