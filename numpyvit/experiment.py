@@ -131,8 +131,13 @@ def save_plot(path, rows):
         ax.plot(sizes, 100 * mean, "o-", label=model)
         if any(v[3] > 1 for v in by_size.values()):
             ax.fill_between(sizes, 100 * lo, 100 * hi, alpha=0.2)
+    from matplotlib.ticker import FuncFormatter
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")       # 0.5, 1, 2 rather than 5x10^-1
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(plain if axis is ax.yaxis else FuncFormatter(lambda v, _: ""))
     ax.set_xlabel("training images (class-balanced subset of MNIST)")
     ax.set_ylabel("test error (%)")
     seeds = len({r["seed"] for r in rows})
