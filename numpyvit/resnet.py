@@ -10,17 +10,18 @@ widening the channels, then global average pooling and one linear classifier. Im
 so they are left out. Parameter names are torchvision's (`layer2.0.downsample.0.weight`,
 `bn1.running_var`), so a state dict lines up with a torchvision-style PyTorch model.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from .config import Config, check_positive_int
 from .conv import BatchNorm2d, Conv2d, GlobalAvgPool2d, ReLU
 from .linear import Linear
 from .module import Module, check_images
 
 
 @dataclass
-class ResNetConfig:
+class ResNetConfig(Config):
     image_size: int = 28                   # input height = width in pixels (MNIST: 28)
     in_channels: int = 1                   # greyscale
     num_classes: int = 10                  # digits 0-9
@@ -32,33 +33,20 @@ class ResNetConfig:
 
     def __post_init__(self):
         for name in ("image_size", "in_channels", "num_classes", "stem_stride"):
-            _check_positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         for name in ("widths", "blocks_per_stage"):
             value = getattr(self, name)
             if not isinstance(value, (tuple, list)) or not value:
                 raise ValueError(f"{name}={value!r} must be a non-empty tuple of positive integers")
             for i, v in enumerate(value):
-                _check_positive_int(f"{name}[{i}]", v)
+                check_positive_int(f"{name}[{i}]", v)
             setattr(self, name, tuple(value))       # a list (from JSON) becomes a tuple
         if len(self.widths) != len(self.blocks_per_stage):
             raise ValueError(f"widths={self.widths} and blocks_per_stage={self.blocks_per_stage} "
                              f"must have the same length (one entry per stage)")
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ResNetConfig fields {unknown}; known: {sorted(known)}")
-        return cls(**d)
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
 
 
 class BasicBlock(Module):

@@ -8,19 +8,20 @@ import math
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import build_model, load_checkpoint, save_checkpoint
+from .config import Config, check_positive_int
 from .data import augment, normalize
 from .loss import SoftmaxCrossEntropy
 from .optim import AdamW, clip_grad_norm, lr_at
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
     epochs: int = 30              # passes over the training set; the longest lever on accuracy
     batch_size: int = 128         # images per step (64 is slower per image on 2 cores, no better)
     lr: float = 3e-3              # peak learning rate (2e-3..5e-3 is a plateau for this model)
@@ -40,9 +41,7 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
+            check_positive_int(name, getattr(self, name))
         for name in ("lr", "min_lr", "warmup_epochs", "weight_decay", "shift", "rotate", "scale",
                      "clip_grad", "train_subset", "max_steps"):
             value = getattr(self, name)
@@ -53,16 +52,6 @@ class TrainConfig:
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr={self.min_lr} must not exceed lr={self.lr}")
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields {unknown}; known: {sorted(known)}")
-        return cls(**d)
 
 
 # Presets: (model config fields, training config fields) on top of the defaults.

@@ -3,12 +3,13 @@
 Shape legend: B batch, C channels, H, W image height/width, p patch size,
 N tokens (patches + 1 class token), D embedding width, K classes.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from .activations import Dropout
 from .block import Block
+from .config import Config, check_positive_int
 from .linear import Linear
 from .module import Module, check_images, trunc_normal
 from .norm import LayerNorm
@@ -16,7 +17,7 @@ from .patch_embed import PatchEmbed, sincos_pos_embed
 
 
 @dataclass
-class ViTConfig:
+class ViTConfig(Config):
     image_size: int = 28        # input height = width in pixels (MNIST: 28)
     patch_size: int = 7         # side of a square patch: 28/7 = 4x4 = 16 patches
     in_channels: int = 1        # greyscale
@@ -33,9 +34,7 @@ class ViTConfig:
     def __post_init__(self):
         for name in ("image_size", "patch_size", "in_channels", "num_classes", "dim", "depth",
                      "heads", "mlp_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
+            check_positive_int(name, getattr(self, name))
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size={self.image_size} is not divisible by "
                              f"patch_size={self.patch_size}")
@@ -56,16 +55,6 @@ class ViTConfig:
     def num_patches(self):
         return (self.image_size // self.patch_size) ** 2
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ViTConfig fields {unknown}; known: {sorted(known)}")
-        return cls(**d)
 
 
 class VisionTransformer(Module):
