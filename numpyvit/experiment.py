@@ -87,13 +87,11 @@ def _run_one(kind, model_config, cfg, data, run_dir, progress, log):
         + (" (done)" if done else " (resuming)" if resume else ""))
     t0 = time.perf_counter()
     if done:
-        metrics, params = resume["train"]["metrics"], None
+        metrics = resume["train"]["metrics"]
     else:
-        model, metrics = train(kind, model_config, cfg, data, run_dir, resume=resume, progress=progress,
-                               log=lambda s: None)
-        params = model.num_parameters()
-    if params is None:
-        params = json.loads((run_dir / "config.json").read_text())["parameters"]
+        _, metrics = train(kind, model_config, cfg, data, run_dir, resume=resume, progress=progress,
+                           log=lambda s: None)
+    params = json.loads((run_dir / "config.json").read_text())["parameters"]   # train() wrote it
     last = metrics[-1]
     row = {"model": kind, "train_size": cfg.train_subset, "seed": cfg.seed, "steps": steps,
            "epochs": cfg.epochs, "parameters": params, "test_acc": last["test_acc"],

@@ -146,12 +146,11 @@ class ResNet(Module):
         return [block for name in self.stage_names for block in getattr(self, name)]
 
     def check_images(self, images):
-        check_images(images, self.config.in_channels, self.config.image_size)
+        """Validate images (B, C, H, W) and return them in the model's dtype."""
+        return check_images(images, self.config.in_channels, self.config.image_size, self.dtype)
 
     def forward(self, images):
-        self.check_images(images)
-        # inputs are cast once to the model's dtype, so a float32 model stays float32
-        images = images.astype(self.dtype, copy=False)
+        images = self.check_images(images)
         self.image_shape = images.shape
         x = self.relu.forward(self.bn1.forward(self.conv1.forward(images)))  # (B, F0, H/s, W/s)
         for block in self.blocks():

@@ -197,7 +197,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     def save(epoch, step_in_epoch, elapsed, partial_state):
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "metrics": metrics,
                  "elapsed_s": elapsed, "partial": partial_state, "model_rng": model_rng_states(model),
-                 "train_config": cfg.to_dict(), "seed": cfg.seed}
+                 "train_config": cfg.to_dict()}
         return save_checkpoint(ckpt_path, model, optimizer, state)
 
     t_start = time.perf_counter() - elapsed0

@@ -88,12 +88,11 @@ class VisionTransformer(Module):
         self.image_shape = None
 
     def check_images(self, images):
-        check_images(images, self.config.in_channels, self.config.image_size)
+        """Validate images (B, C, H, W) and return them in the model's dtype."""
+        return check_images(images, self.config.in_channels, self.config.image_size, self.dtype)
 
     def forward(self, images):
-        self.check_images(images)
-        # inputs are cast once to the model's dtype, so a float32 model stays float32
-        images = images.astype(self.dtype, copy=False)
+        images = self.check_images(images)
         self.image_shape = images.shape
         B = images.shape[0]
         x = self.patch_embed.forward(images)                          # (B, N-1, D)

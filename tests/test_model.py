@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from numpyvit import SoftmaxCrossEntropy, ViTConfig, VisionTransformer, format_table, gradcheck, max_rel_error
+from numpyvit import ResNet, SoftmaxCrossEntropy, ViTConfig, VisionTransformer, format_table, gradcheck, max_rel_error
 from conftest import randomize, tiny_config
 
 MODEL_TOL = 1e-6
@@ -129,8 +129,10 @@ def test_config_validation_names_field_value_and_rule(field, value, message):
         ViTConfig(**{field: value})
 
 
-def test_forward_rejects_wrong_shapes_and_integer_images():
-    model = VisionTransformer(ViTConfig())
+@pytest.mark.parametrize("make", [lambda: VisionTransformer(ViTConfig()),
+                                  lambda: ResNet()], ids=["vit", "resnet"])
+def test_forward_rejects_wrong_shapes_and_integer_images(make):
+    model = make()
     with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\), got \(2, 28, 28\)"):
         model.forward(np.zeros((2, 28, 28), np.float32))
     with pytest.raises(ValueError, match=r"got \(2, 3, 28, 28\)"):
@@ -139,6 +141,8 @@ def test_forward_rejects_wrong_shapes_and_integer_images():
         model.forward(np.zeros((2, 1, 32, 32), np.float32))
     with pytest.raises(ValueError, match="normalise"):
         model.forward(np.zeros((2, 1, 28, 28), np.uint8))
+    with pytest.raises(TypeError, match="NumPy array"):
+        model.forward([[0.0]])
 
 
 def test_float32_model_keeps_float32_everywhere(rng):
