@@ -10,6 +10,10 @@ training run. With torch importable, the identical model (same weights, from num
 state_dict) is timed the same way, the two interleaved (A B A B ...), and the ratios printed.
 torch is optional: without it only numpyvit is timed.
 
+numpyvit runs as the trainer runs it: each batch split across --workers threads (default:
+every core; numpyvit.DataParallel). The row `numpyvit-w1` is the model run whole on one
+Python thread (its matmuls still use every core through BLAS), to show what the split buys.
+
 Unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for the run, as on a user's laptop: these machines
 set them for safety, which pins NumPy's OpenBLAS to an older, slower kernel on AVX-512 CPUs.
 """
@@ -28,8 +32,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # benchmarks.torch_vit, from anywhere
 
-from numpyvit import AdamW, SoftmaxCrossEntropy, ViTConfig, VisionTransformer  # noqa: E402
+from numpyvit import AdamW, DataParallel, SoftmaxCrossEntropy, ViTConfig, VisionTransformer  # noqa: E402
 from numpyvit.flops import flops  # noqa: E402
+from numpyvit.parallel import available_cores  # noqa: E402
 
 try:
     import torch
@@ -90,8 +95,10 @@ def _time(fn):
 
 
 # --- what is timed -------------------------------------------------------------------------
-def numpy_runners(config, batch, infer_batch, seed=0):
+def numpy_runners(config, batch, infer_batch, seed=0, workers=None):
+    """(model, train_step, infer), each batch split across `workers` threads."""
     model = VisionTransformer(config, seed=seed)
+    net = DataParallel(model, workers)
     loss_fn, opt = SoftmaxCrossEntropy(), AdamW(model, lr=1e-4)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, config.in_channels, config.image_size, config.image_size)).astype(np.float32)
@@ -99,15 +106,15 @@ def numpy_runners(config, batch, infer_batch, seed=0):
     xi = rng.standard_normal((infer_batch,) + x.shape[1:]).astype(np.float32)
 
     def train_step():
-        loss_fn.forward(model.forward(x), y)
-        model.zero_grad()
-        model.backward(loss_fn.backward())
+        loss_fn.forward(net.forward(x), y)
+        opt.zero_grad()
+        net.backward(loss_fn.backward())
         opt.step()
 
     def infer():
-        model.eval()
-        model.forward(xi)
-        model.train()
+        net.eval()
+        net.forward(xi)
+        net.train()
     return model, train_step, infer
 
 
@@ -171,18 +178,22 @@ def peak_memory_of_training(timeout=900):
 
 
 # --- the benchmark -------------------------------------------------------------------------
-def bench(config, batch, infer_batch, repeats, min_seconds, use_torch=True, memory=True):
+def bench(config, batch, infer_batch, repeats, min_seconds, use_torch=True, memory=True, workers=None):
     f = flops(config)
     peak = gemm_peak()
-    model, np_train, np_infer = numpy_runners(config, batch, infer_batch)
+    model, np_train, np_infer = numpy_runners(config, batch, infer_batch, workers=workers)
     train_fns, infer_fns = {"numpyvit": np_train}, {"numpyvit": np_infer}
+    workers = workers or available_cores()
+    if workers > 1:
+        _, w1_train, w1_infer = numpy_runners(config, batch, infer_batch, workers=1)
+        train_fns["numpyvit-w1"], infer_fns["numpyvit-w1"] = w1_train, w1_infer
     if use_torch and torch is not None:
         t_train, t_infer = torch_runners(model, batch, infer_batch)
         train_fns["pytorch"], infer_fns["pytorch"] = t_train, t_infer
     train_rates = interleaved(train_fns, batch, repeats, min_seconds)
     infer_rates = interleaved(infer_fns, infer_batch, repeats, min_seconds)
     result = {"machine": machine(), "config": config.to_dict(), "batch": batch, "infer_batch": infer_batch,
-              "repeats": repeats, "gemm_peak_gflops": peak, "flops_forward": f["forward"],
+              "workers": workers, "repeats": repeats, "gemm_peak_gflops": peak, "flops_forward": f["forward"],
               "flops_train_step": f["train_step"], "parameters": model.num_parameters(), "results": {}}
     for name in train_fns:
         tr, inf = float(np.median(train_rates[name])), float(np.median(infer_rates[name]))
@@ -191,10 +202,13 @@ def bench(config, batch, infer_batch, repeats, min_seconds, use_torch=True, memo
             "infer_img_s": inf, "infer_img_s_range": [min(infer_rates[name]), max(infer_rates[name])],
             "train_gflops": tr * f["train_step"] / 1e9, "train_peak_fraction": tr * f["train_step"] / 1e9 / peak,
             "infer_gflops": inf * f["forward"] / 1e9}
-    if "pytorch" in train_fns:
-        ratios_t = np.array(train_rates["numpyvit"]) / np.array(train_rates["pytorch"])
-        ratios_i = np.array(infer_rates["numpyvit"]) / np.array(infer_rates["pytorch"])
-        result["ratio"] = {"train": float(np.median(ratios_t)), "train_range": [float(ratios_t.min()), float(ratios_t.max())],
+    if "pytorch" in train_fns:     # per repeat: each pair was timed back to back
+        for name, key in (("numpyvit", "ratio"), ("numpyvit-w1", "ratio_w1")):
+            if name not in train_fns:
+                continue
+            ratios_t = np.array(train_rates[name]) / np.array(train_rates["pytorch"])
+            ratios_i = np.array(infer_rates[name]) / np.array(infer_rates["pytorch"])
+            result[key] = {"train": float(np.median(ratios_t)), "train_range": [float(ratios_t.min()), float(ratios_t.max())],
                            "infer": float(np.median(ratios_i)), "infer_range": [float(ratios_i.min()), float(ratios_i.max())]}
     if memory:
         result["train_peak_rss_mib"] = peak_memory_of_training()
@@ -212,24 +226,27 @@ def print_report(r):
     print(f"model: patch {c['patch_size']}, dim {c['dim']}, depth {c['depth']}, heads {c['heads']}, mlp {c['mlp_dim']}; "
           f"{r['parameters']:,} parameters; {r['flops_forward'] / 1e6:.2f} MFLOP forward, "
           f"{r['flops_train_step'] / 1e6:.2f} MFLOP per training image")
-    print(f"float32 GEMM peak (NumPy, 1024^3): {r['gemm_peak_gflops']:.0f} GFLOP/s")
-    print(f"\n{'':<10} {'train img/s':>12} {'(range)':>15} {'GFLOP/s':>8} {'of peak':>8} "
+    print(f"float32 GEMM peak (NumPy, 1024^3): {r['gemm_peak_gflops']:.0f} GFLOP/s; numpyvit splits each "
+          f"batch across {r['workers']} worker thread(s)")
+    print(f"\n{'':<12} {'train img/s':>12} {'(range)':>15} {'GFLOP/s':>8} {'of peak':>8} "
           f"{'infer img/s':>12} {'(range)':>15}")
     for name, v in r["results"].items():
-        print(f"{name:<10} {v['train_img_s']:>12.0f} {'%.0f-%.0f' % tuple(v['train_img_s_range']):>15} "
+        print(f"{name:<12} {v['train_img_s']:>12.0f} {'%.0f-%.0f' % tuple(v['train_img_s_range']):>15} "
               f"{v['train_gflops']:>8.1f} {v['train_peak_fraction']:>8.1%} {v['infer_img_s']:>12.0f} "
               f"{'%.0f-%.0f' % tuple(v['infer_img_s_range']):>15}")
-    if "ratio" in r:
-        q = r["ratio"]
-        print(f"\nnumpyvit / pytorch: training {q['train']:.2f}x ({q['train_range'][0]:.2f}-{q['train_range'][1]:.2f}), "
-              f"inference {q['infer']:.2f}x ({q['infer_range'][0]:.2f}-{q['infer_range'][1]:.2f}); "
-              f"median of {r['repeats']} interleaved repeats")
+    print()
+    for key, name in (("ratio", "numpyvit"), ("ratio_w1", "numpyvit-w1")):
+        if key in r:
+            q = r[key]
+            print(f"{name + ' / pytorch:':<24} training {q['train']:.2f}x ({q['train_range'][0]:.2f}-{q['train_range'][1]:.2f}), "
+                  f"inference {q['infer']:.2f}x ({q['infer_range'][0]:.2f}-{q['infer_range'][1]:.2f}); "
+                  f"median of {r['repeats']} interleaved repeats")
     if r.get("train_peak_rss_mib"):
         print(f"peak resident memory of a training epoch: {r['train_peak_rss_mib']:.0f} MiB")
 
 
 # --- the sweep -----------------------------------------------------------------------------
-def sweep(config, repeats, min_seconds, use_torch, out_png):
+def sweep(config, repeats, min_seconds, use_torch, out_png, workers=None):
     """Training images/s against batch size, and against the token count (patch 14, 7, 4)."""
     rows = []
     for batch in (32, 64, 128, 256, 512):
@@ -238,7 +255,7 @@ def sweep(config, repeats, min_seconds, use_torch, out_png):
         rows.append(("patch", patch, replace(config, patch_size=patch), 128))
     table = []
     for kind, value, cfg, batch in rows:
-        model, np_train, _ = numpy_runners(cfg, batch, 8)
+        model, np_train, _ = numpy_runners(cfg, batch, 8, workers=workers)
         fns = {"numpyvit": np_train}
         if use_torch and torch is not None:
             fns["pytorch"] = torch_runners(model, batch, 8)[0]
@@ -283,6 +300,8 @@ def main(argv=None):
     ap.add_argument("--infer-batch", type=int, default=512, help="inference batch (default 512)")
     ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats; the median is reported (default 5)")
     ap.add_argument("--seconds", type=float, default=1.0, help="minimum seconds per timed block (default 1)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="threads numpyvit splits each batch across (default: every available core)")
     ap.add_argument("--no-torch", action="store_true", help="time numpyvit alone")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory training epoch")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -295,12 +314,12 @@ def main(argv=None):
     config = ViTConfig(**{f.name: getattr(args, f.name) for f in fields(ViTConfig)
                           if getattr(args, f.name, None) is not None})
     if args.sweep:
-        table = sweep(config, args.repeats, args.seconds, not args.no_torch, args.plot)
+        table = sweep(config, args.repeats, args.seconds, not args.no_torch, args.plot, args.workers)
         if args.json:
             print(json.dumps({"machine": machine(), "sweep": table}, indent=2))
         return 0
     result = bench(config, args.batch, args.infer_batch, args.repeats, args.seconds,
-                   use_torch=not args.no_torch, memory=not args.no_memory)
+                   use_torch=not args.no_torch, memory=not args.no_memory, workers=args.workers)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

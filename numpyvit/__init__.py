@@ -13,6 +13,7 @@ from .mlp import Mlp
 from .module import Module
 from .norm import LayerNorm
 from .optim import SGD, AdamW, clip_grad_norm, lr_at
+from .parallel import DataParallel
 from .patch_embed import PatchEmbed, Patchify, sincos_pos_embed
 from .resnet import ResNet, ResNetConfig
 from .train import TrainConfig, evaluate  # the function train() stays numpyvit.train.train: the name is the module's

@@ -45,6 +45,21 @@ def _add_dataclass_flags(parser, cls, title):
     return group
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _add_workers_flag(parser):
+    parser.add_argument("--workers", type=_positive_int, default=None,
+                        help="threads to split each batch across (default: every available core)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m numpyvit",
                                      description="A Vision Transformer in pure NumPy: train, evaluate, inspect.")
@@ -60,6 +75,7 @@ def build_parser():
     p.add_argument("--resume", default=None, metavar="RUN_DIR_OR_CKPT",
                    help="continue a stopped run exactly; its stored config is used")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch)")
+    _add_workers_flag(p)
     _add_dataclass_flags(p, ViTConfig, "model (ViTConfig)")
     _add_dataclass_flags(p, TrainConfig, "training (TrainConfig)")
 
@@ -68,6 +84,7 @@ def build_parser():
     p.add_argument("--data-dir", default=None)
     p.add_argument("--plot", action="store_true", help="write confusion.png and mistakes.png")
     p.add_argument("--out", default=None, help="folder for the plots (default: the checkpoint's folder)")
+    _add_workers_flag(p)
 
     p = sub.add_parser("predict", help="classify digit images (PNG/JPEG)")
     p.add_argument("checkpoint")
@@ -88,6 +105,7 @@ def build_parser():
     p.add_argument("--steps", type=int, default=3000, help="optimisation steps per run (default 3000)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--no-progress", action="store_true")
+    _add_workers_flag(p)
 
     # bench's own flags are parsed by benchmarks/bench.py (main() hands it the rest of argv)
     sub.add_parser("bench", add_help=False, help="speed against PyTorch eager (see: bench --help)")
@@ -136,7 +154,7 @@ def cmd_train(args):
     print(f"training {kind} ({json.dumps(model_config)}) -> {out}", file=sys.stderr)
     try:
         _, metrics = train(kind, model_config, train_config, data, out, resume=ckpt,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, workers=args.workers)
     except KeyboardInterrupt:
         return 130
     if metrics:
@@ -165,7 +183,7 @@ def cmd_eval(args):
     from .train import evaluate
     model = load_model(args.checkpoint)
     _, _, x_test, y_test = load_mnist(args.data_dir)
-    loss, acc, probs = evaluate(model, normalize(x_test), y_test)
+    loss, acc, probs = evaluate(model, normalize(x_test), y_test, workers=args.workers)
     preds = probs.argmax(1)
     cm = confusion_matrix(y_test.astype(np.int64), preds, probs.shape[1])
     print(f"test loss {loss:.4f}  accuracy {acc:.4f}  ({int(np.sum(preds != y_test))} mistakes of {len(y_test)})")
@@ -257,7 +275,8 @@ def cmd_experiment(args):
     data = load_mnist(args.data_dir)
     t0 = time.perf_counter()
     rows = data_scale(data, args.out, sizes=_int_list(args.sizes, "--sizes"), models=models,
-                      seeds=_int_list(args.seeds, "--seeds"), steps=args.steps, progress=not args.no_progress)
+                      seeds=_int_list(args.seeds, "--seeds"), steps=args.steps, progress=not args.no_progress,
+                      workers=args.workers)
     print(f"\ntest accuracy (mean over seeds) after {args.steps} steps; {time.perf_counter() - t0:.0f} s this call")
     table = summarize(rows)
     sizes = sorted({r["train_size"] for r in rows})

@@ -53,7 +53,8 @@ def run_config(train_size, steps, batch_size, seed, base):
 
 
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0,), steps=3000,
-               batch_size=128, model_configs=None, train_overrides=None, progress=True, log=print):
+               batch_size=128, model_configs=None, train_overrides=None, progress=True, log=print,
+               workers=None):
     """Run (or resume) the experiment; write results.csv and data_scale.png; return the rows."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,13 +70,13 @@ def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=
                 cfg = run_config(size, steps, batch_size, seed, base)
                 model_config = (model_configs or {}).get(kind) or default_model_config(kind)
                 run_dir = out_dir / f"{kind}-n{size}-s{seed}"
-                rows.append(_run_one(kind, model_config, cfg, data, run_dir, progress, log))
+                rows.append(_run_one(kind, model_config, cfg, data, run_dir, progress, log, workers))
                 write_results(out_dir / "results.csv", rows)
     save_plot(out_dir / "data_scale.png", rows)
     return rows
 
 
-def _run_one(kind, model_config, cfg, data, run_dir, progress, log):
+def _run_one(kind, model_config, cfg, data, run_dir, progress, log, workers=None):
     resume = None
     if (run_dir / "last.npz").exists():
         resume = load_checkpoint(run_dir)
@@ -90,7 +91,7 @@ def _run_one(kind, model_config, cfg, data, run_dir, progress, log):
         metrics = resume["train"]["metrics"]
     else:
         _, metrics = train(kind, model_config, cfg, data, run_dir, resume=resume, progress=progress,
-                           log=lambda s: None)
+                           log=lambda s: None, workers=workers)
     params = json.loads((run_dir / "config.json").read_text())["parameters"]   # train() wrote it
     last = metrics[-1]
     row = {"model": kind, "train_size": cfg.train_subset, "seed": cfg.seed, "steps": steps,

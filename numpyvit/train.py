@@ -18,6 +18,7 @@ from .config import Config, check_positive_int
 from .data import augment, normalize
 from .loss import SoftmaxCrossEntropy
 from .optim import AdamW, clip_grad_norm, lr_at
+from .parallel import DataParallel
 
 
 @dataclass
@@ -110,29 +111,47 @@ def class_balanced_subset(labels, size, seed):
     return np.sort(np.concatenate(picked))
 
 
-def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0):
-    """Mean loss, accuracy and the predicted probabilities (B, K) on normalised images."""
-    was_training = model.training
-    model.eval()
+def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0, workers=None):
+    """Mean loss, accuracy and the predicted probabilities (B, K) on normalised images.
+
+    `model` is a Module, run on `workers` threads (default: every core), or a DataParallel.
+    """
+    net = model if isinstance(model, DataParallel) else DataParallel(model, workers)
+    was_training = net.training
+    net.eval()
     loss_fn = SoftmaxCrossEntropy(label_smoothing)
     total, probs = 0.0, []
-    for start in range(0, len(images), batch_size):
-        xb, yb = images[start:start + batch_size], labels[start:start + batch_size]
-        total += loss_fn.forward(model.forward(xb), yb) * len(xb)
-        probs.append(loss_fn.probs)
-    model.train(was_training)
+    try:
+        for start in range(0, len(images), batch_size):
+            xb, yb = images[start:start + batch_size], labels[start:start + batch_size]
+            total += loss_fn.forward(net.forward(xb), yb) * len(xb)
+            probs.append(loss_fn.probs)
+    finally:
+        net.train(was_training)
+        if net is not model:
+            net.close()
     probs = np.concatenate(probs)
     return total / len(images), float(np.mean(probs.argmax(1) == labels)), probs
 
 
-def model_rng_states(model):
-    """The generators inside the model (dropout masks), for an exact resume."""
-    return {name: m.rng.bit_generator.state for name, m in model.modules() if hasattr(m, "rng")}
+def _rng_modules(net):
+    """(name, module) for every module with a generator (dropout masks), in the model and in
+    each of its DataParallel replicas ('replica1.blocks.0.mlp.drop1', ...)."""
+    for k, replica in enumerate(net.replicas):
+        prefix = f"replica{k}." if k else ""
+        for name, m in replica.modules():
+            if hasattr(m, "rng"):
+                yield prefix + name, m
 
 
-def set_model_rng_states(model, states):
-    for name, m in model.modules():
-        if hasattr(m, "rng") and name in states:
+def model_rng_states(net):
+    """The states of the generators inside the model and its replicas, for an exact resume."""
+    return {name: m.rng.bit_generator.state for name, m in _rng_modules(net)}
+
+
+def set_model_rng_states(net, states):
+    for name, m in _rng_modules(net):
+        if name in states:
             m.rng.bit_generator.state = states[name]
 
 
@@ -147,13 +166,16 @@ def progress_bar(total, desc, enabled):
 
 
 def train(model_kind, model_config, train_config, data, out_dir, resume=None, progress=True,
-          log=print):
+          log=print, workers=None):
     """Train a model, writing the run folder `out_dir`; returns (model, metrics list).
 
     model_kind: 'vit' (model_config a ViTConfig dict) or 'resnet'.
     data:       (x_train, y_train, x_test, y_test), uint8 images (n, 28, 28) and int labels.
     resume:     a checkpoint dict from load_checkpoint(): weights, optimiser, epoch/step, RNG
                 states and metrics are restored, and the run continues exactly where it stopped.
+    workers:    threads to split each batch across (default: every core; see parallel.py).
+                The result does not depend on it beyond float rounding; an exact resume needs
+                the same number as the run it continues.
 
     Each epoch's order and augmentation come from a generator seeded by (seed, epoch), so an
     epoch can be replayed bit for bit, and a run stopped mid-epoch skips the steps it did.
@@ -175,6 +197,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
 
     model = build_model(model_kind, model_config, seed=cfg.seed)
+    net = DataParallel(model, workers)       # forward and backward on every core
     optimizer = AdamW(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = SoftmaxCrossEntropy(cfg.label_smoothing)
     x_test_n = normalize(x_test)
@@ -187,7 +210,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
         start_epoch, start_step, metrics = t["epoch"], t["step_in_epoch"], t["metrics"]
         elapsed0 = t.get("elapsed_s", 0.0)
         partial = t.get("partial", partial)
-        set_model_rng_states(model, t.get("model_rng", {}))
+        set_model_rng_states(net, t.get("model_rng", {}))
     (out_dir / "config.json").write_text(json.dumps(
         {"model": model_kind, "model_config": model_config, "train_config": cfg.to_dict(),
          "parameters": model.num_parameters()}, indent=2) + "\n")
@@ -196,13 +219,13 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
 
     def save(epoch, step_in_epoch, elapsed, partial_state):
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "metrics": metrics,
-                 "elapsed_s": elapsed, "partial": partial_state, "model_rng": model_rng_states(model),
+                 "elapsed_s": elapsed, "partial": partial_state, "model_rng": model_rng_states(net),
                  "train_config": cfg.to_dict()}
         return save_checkpoint(ckpt_path, model, optimizer, state)
 
     t_start = time.perf_counter() - elapsed0
     model.train()
-    with StopRequest() as stop:
+    with StopRequest() as stop, net:                  # net's threads stop when the run does
         for epoch in range(start_epoch, cfg.epochs):
             end = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)   # steps in this epoch
             if end <= 0:                                                        # max_steps reached
@@ -230,14 +253,14 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                 xb, yb = normalize(images[sl]), labels[sl]
                 step = epoch * steps_per_epoch + i
                 optimizer.lr = lr_at(step, total_steps, cfg.lr, warmup_steps, cfg.min_lr)
-                logits = model.forward(xb)
+                logits = net.forward(xb)
                 loss = loss_fn.forward(logits, yb)
                 if not math.isfinite(loss):
                     raise TrainingDiverged(
                         f"loss became {loss} at step {step} (epoch {epoch + 1}, batch {i + 1}) with "
                         f"lr={optimizer.lr:.3g}; last good checkpoint: {last_good or 'none yet'}")
-                model.zero_grad()
-                model.backward(loss_fn.backward())
+                optimizer.zero_grad()
+                net.backward(loss_fn.backward())       # the gradients land in model.grads
                 if cfg.clip_grad:
                     clip_grad_norm(model, cfg.clip_grad)
                 optimizer.step()
@@ -258,7 +281,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
             test_loss = test_acc = None
             last_epoch = epoch + 1 == cfg.epochs or (epoch + 1) * steps_per_epoch >= total_steps
             if (epoch + 1) % cfg.eval_every == 0 or last_epoch:
-                test_loss, test_acc, _ = evaluate(model, x_test_n, y_test, cfg.eval_batch_size)
+                test_loss, test_acc, _ = evaluate(net, x_test_n, y_test, cfg.eval_batch_size)
             eval_s = time.perf_counter() - t_eval
             elapsed = time.perf_counter() - t_start
             row = {"epoch": epoch + 1,

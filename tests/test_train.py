@@ -103,8 +103,13 @@ def test_two_epochs_equal_one_epoch_then_resume_bit_for_bit(data, tmp_path):
         assert np.array_equal(value, weights(resumed)[name]), name
 
 
-def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(data, tmp_path, monkeypatch, capsys):
-    full, _ = train("vit", SMALL, small_train_config(), data, tmp_path / "a", progress=False, log=lambda s: None)
+@pytest.mark.parametrize("dropout, workers", [(0.0, 1), (0.1, 2)])
+def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(dropout, workers, data, tmp_path, monkeypatch,
+                                                             capsys):
+    # with dropout on two workers, every replica's mask generator must be saved and restored
+    model_config = {**SMALL, "dropout": dropout}
+    run = dict(progress=False, workers=workers)
+    full, _ = train("vit", model_config, small_train_config(), data, tmp_path / "a", log=lambda s: None, **run)
     real_lr_at = train_mod.lr_at
 
     def lr_at_with_interrupt(step, *args, **kw):
@@ -114,13 +119,13 @@ def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(data, tmp_path, mon
 
     monkeypatch.setattr(train_mod, "lr_at", lr_at_with_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        train("vit", SMALL, small_train_config(), data, tmp_path / "b", progress=False, log=print)
+        train("vit", model_config, small_train_config(), data, tmp_path / "b", log=print, **run)
     assert "resume with: python -m numpyvit train --resume" in capsys.readouterr().out
     monkeypatch.setattr(train_mod, "lr_at", real_lr_at)
     ckpt = load_checkpoint(tmp_path / "b")
     assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 4)
-    resumed, _ = train("vit", SMALL, small_train_config(), data, tmp_path / "b", resume=ckpt,
-                       progress=False, log=lambda s: None)
+    resumed, _ = train("vit", model_config, small_train_config(), data, tmp_path / "b", resume=ckpt,
+                       log=lambda s: None, **run)
     for name, value in weights(full).items():
         assert np.array_equal(value, weights(resumed)[name]), name
 

@@ -1,0 +1,152 @@
+"""DataParallel: a batch split across threads must give the whole batch's logits and gradients."""
+import numpy as np
+import pytest
+
+from conftest import randomize, tiny_config
+from numpyvit import AdamW, DataParallel, ResNet, ResNetConfig, SoftmaxCrossEntropy, VisionTransformer
+from numpyvit.parallel import split_batch
+
+
+def grads(model):
+    return {name: g.copy() for name, _, g in model.named_parameters()}
+
+
+def serial_and_parallel(model, x, y, workers):
+    """(logits, dx, grads) of one loss.forward + backward, run whole and through DataParallel."""
+    loss = SoftmaxCrossEntropy()
+    results = []
+    for net in (model, DataParallel(model, workers)):
+        model.zero_grad()
+        logits = net.forward(x)
+        loss.forward(logits, y)
+        dx = net.backward(loss.backward())
+        results.append((logits, dx, grads(model)))
+    return results
+
+
+@pytest.mark.parametrize("batch, workers", [(7, 2), (9, 3), (1, 2), (6, 1)])
+def test_split_batch_gives_the_whole_batchs_logits_and_gradients(batch, workers, rng):
+    model = randomize(VisionTransformer(tiny_config(), dtype=np.float64))
+    x = rng.standard_normal((batch, 1, 8, 8))
+    y = rng.integers(0, 3, batch)
+    (l0, dx0, g0), (l1, dx1, g1) = serial_and_parallel(model, x, y, workers)
+    assert l1.shape == l0.shape and dx1.shape == dx0.shape
+    assert np.allclose(l1, l0, rtol=1e-12, atol=1e-14)
+    assert np.allclose(dx1, dx0, rtol=1e-10, atol=1e-16)
+    for name in g0:
+        assert np.allclose(g1[name], g0[name], rtol=1e-10, atol=1e-16), name
+        assert np.any(g1[name] != 0) or np.all(g0[name] == 0), name
+
+
+def test_a_lost_replica_gradient_would_be_caught(rng):
+    # the comparison above is sharp enough to see one chunk's gradient missing
+    model = randomize(VisionTransformer(tiny_config(), dtype=np.float64))
+    x, y = rng.standard_normal((8, 1, 8, 8)), rng.integers(0, 3, 8)
+    (_, _, g0), _ = serial_and_parallel(model, x, y, 2)
+    net, loss = DataParallel(model, 2), SoftmaxCrossEntropy()
+    model.zero_grad()
+    loss.forward(net.forward(x), y)
+    dlogits = loss.backward()
+    dlogits[4:] = 0                        # as if the second replica's part were dropped
+    net.backward(dlogits)
+    assert not np.allclose(model.grads["cls_token"], g0["cls_token"], rtol=1e-6)
+
+
+def test_gradients_accumulate_like_a_modules(rng):
+    model = randomize(VisionTransformer(tiny_config(), dtype=np.float64))
+    x, y = rng.standard_normal((6, 1, 8, 8)), rng.integers(0, 3, 6)
+    net, loss = DataParallel(model, 2), SoftmaxCrossEntropy()
+    model.zero_grad()
+    for _ in range(2):                     # two backward passes without zero_grad: twice the gradient
+        loss.forward(net.forward(x), y)
+        net.backward(loss.backward())
+    twice = grads(model)
+    net.zero_grad()
+    loss.forward(net.forward(x), y)
+    net.backward(loss.backward())
+    for name, g in grads(model).items():
+        assert np.allclose(twice[name], 2 * g, rtol=1e-12, atol=1e-16), name
+
+
+def test_replicas_see_optimizer_steps_and_loaded_weights(rng):
+    model = VisionTransformer(tiny_config(), dtype=np.float64)
+    net, loss, opt = DataParallel(model, 2), SoftmaxCrossEntropy(), AdamW(model, lr=1e-2)
+    x, y = rng.standard_normal((6, 1, 8, 8)), rng.integers(0, 3, 6)
+    for _ in range(3):
+        loss.forward(net.forward(x), y)
+        model.zero_grad()
+        net.backward(loss.backward())
+        opt.step()
+    assert np.allclose(net.forward(x), model.forward(x), rtol=1e-12, atol=1e-14)
+    model.load_state_dict(randomize(VisionTransformer(tiny_config(), dtype=np.float64), seed=5).state_dict())
+    assert np.allclose(net.forward(x), model.forward(x), rtol=1e-12, atol=1e-14)
+
+
+def test_eval_mode_set_on_the_model_reaches_the_replicas(rng):
+    model = VisionTransformer(tiny_config(dropout=0.5), dtype=np.float64)
+    net = DataParallel(model, 2)
+    x = rng.standard_normal((6, 1, 8, 8))
+    model.eval()                           # on the model, not on net
+    assert np.allclose(net.forward(x), model.forward(x), rtol=1e-12, atol=1e-14)
+    net.train()
+    assert model.training and net.training
+
+
+def test_replicas_draw_their_own_dropout_masks(rng):
+    model = VisionTransformer(tiny_config(dropout=0.5), dtype=np.float64)
+    net = DataParallel(model, 2)
+    half = rng.standard_normal((3, 1, 8, 8))
+    logits = net.forward(np.concatenate([half, half]))    # the same images in both chunks
+    assert not np.allclose(logits[:3], logits[3:])
+
+
+def test_float32_stays_float32(rng):
+    model = VisionTransformer(tiny_config())
+    net, loss = DataParallel(model, 2), SoftmaxCrossEntropy()
+    logits = net.forward(rng.standard_normal((6, 1, 8, 8)))   # float64 input, cast at the entry
+    loss.forward(logits, rng.integers(0, 3, 6))
+    dx = net.backward(loss.backward())
+    assert logits.dtype == dx.dtype == np.float32
+    assert all(g.dtype == np.float32 for _, _, g in model.named_parameters())
+
+
+def test_batchnorm_models_train_on_one_worker_and_evaluate_on_all(rng):
+    config = ResNetConfig(image_size=8, widths=(4, 8), blocks_per_stage=(1, 1), num_classes=3)
+    model = ResNet(config, dtype=np.float64)
+    x, y = rng.standard_normal((8, 1, 8, 8)), rng.integers(0, 3, 8)
+    # training: batch statistics over the whole batch, so one chunk, and the serial result
+    (l0, dx0, g0), (l1, dx1, g1) = serial_and_parallel(model, x, y, 2)
+    assert np.array_equal(l1, l0) and np.array_equal(dx1, dx0)
+    assert all(np.array_equal(g1[name], g0[name]) for name in g0)
+    net = DataParallel(model, 2)
+    net.forward(x)
+    assert len(net.chunks) == 1
+    # eval: running statistics, so every worker; the same logits as the model's
+    model.eval()
+    logits = net.forward(x)
+    assert len(net.chunks) == 2
+    assert np.allclose(logits, model.forward(x), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_bad_worker_counts_are_refused(workers):
+    with pytest.raises(ValueError, match="workers"):
+        DataParallel(VisionTransformer(tiny_config()), workers)
+
+
+def test_bad_images_fail_before_any_thread_starts():
+    net = DataParallel(VisionTransformer(tiny_config()), 2)
+    with pytest.raises(ValueError, match=r"shape \(B, 1, 8, 8\)"):
+        net.forward(np.zeros((4, 1, 9, 9), dtype=np.float32))
+    with pytest.raises(RuntimeError, match="before forward"):
+        DataParallel(VisionTransformer(tiny_config()), 2).backward(np.zeros((4, 3), dtype=np.float32))
+
+
+def test_split_batch_pieces_are_contiguous_and_balanced():
+    for n in range(0, 20):
+        for parts in range(1, 5):
+            pieces = split_batch(n, parts)
+            sizes = [s.stop - s.start for s in pieces]
+            assert sum(sizes) == n and pieces[0].start == 0
+            assert all(a.stop == b.start for a, b in zip(pieces, pieces[1:]))
+            assert max(sizes) - min(sizes) <= 1 and len(pieces) == max(1, min(parts, n))
