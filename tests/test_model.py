@@ -203,3 +203,12 @@ def test_readme_python_examples_run_as_written():
     for block in blocks[:2]:
         exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["logits"].shape == (8, 10)
+    # the fourth (DataParallel) continues the third's loop: run it on synthetic stand-ins
+    from numpyvit import AdamW, SoftmaxCrossEntropy, ViTConfig, VisionTransformer, normalize, synthetic_digits
+    x_train, y_train = synthetic_digits(128, seed=0)
+    model = VisionTransformer(ViTConfig(), seed=0)
+    namespace = {"model": model, "opt": AdamW(model), "loss_fn": SoftmaxCrossEntropy(),
+                 "normalize": normalize, "x_train": x_train, "y_train": y_train}
+    before = model.params["cls_token"].copy()
+    exec(compile(blocks[3], "README.md", "exec"), namespace)
+    assert np.isfinite(namespace["loss"]) and not np.array_equal(model.params["cls_token"], before)

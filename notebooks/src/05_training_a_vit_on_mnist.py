@@ -37,9 +37,9 @@ code(r"""
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from numpyvit import (AdamW, SoftmaxCrossEntropy, TrainConfig, ViTConfig, VisionTransformer, augment,
-                      clip_grad_norm, evaluate, iterate_batches, load_mnist, load_model, lr_at, normalize,
-                      save_checkpoint)
+from numpyvit import (AdamW, DataParallel, SoftmaxCrossEntropy, TrainConfig, ViTConfig, VisionTransformer,
+                      augment, clip_grad_norm, evaluate, iterate_batches, load_mnist, load_model, lr_at,
+                      normalize, save_checkpoint)
 from numpyvit.plots import plot_confusion, plot_mistakes
 from numpyvit.train import PRESETS
 """),
@@ -259,6 +259,39 @@ python -m numpyvit eval runs/default --plot                  # accuracy, confusi
 Notebook 6 looks for `runs/default` first, so if you train the full recipe it analyses
 that model.
 
+## Using every core
+
+The trainer adds one thing more, for speed. NumPy runs matrix products on every core, but
+elementwise work (LayerNorm, GELU, softmax, the residual adds) on one, and that is about
+half of a step. `DataParallel(model)` splits each batch into one chunk per core and runs
+each chunk's forward and backward in its own thread, on a replica of the model that shares
+its weights; the replicas' gradients are then summed into `model.grads`. NumPy lets go of
+Python's lock inside its array operations, which is what lets plain threads run them side
+by side. The logits and gradients are the whole batch's, up to float rounding:
+"""),
+code(r"""
+net = DataParallel(model)                        # one worker thread per available core
+xb, yb = x_test_n[:256], y_test[:256]
+
+def forward_backward(run):
+    # one forward and backward pass through `run`: the logits, and one gradient as a sample
+    logits = run.forward(xb)
+    loss_fn.forward(logits, yb)
+    optimizer.zero_grad()
+    run.backward(loss_fn.backward())
+    return logits, model.blocks[0].attn.qkv.grads["weight"].copy()
+
+(logits1, grad1), (logits2, grad2) = forward_backward(model), forward_backward(net)
+print(f"{net.workers} worker(s); largest difference: logits {np.abs(logits1 - logits2).max():.1e}, "
+      f"a qkv weight gradient {np.abs(grad1 - grad2).max():.1e}")
+for name, run in (("the model, whole batch", model), (f"DataParallel, {net.workers} worker(s)", net)):
+    start = time.perf_counter()
+    for _ in range(5):
+        forward_backward(run)
+    print(f"{name}: {(time.perf_counter() - start) / 5 * 1e3:.0f} ms per forward and backward of 256 images")
+net.close()
+"""),
+md(r"""
 ## Exercises
 
 1. Which three (true, predicted) pairs does the model confuse most often? Do they make
