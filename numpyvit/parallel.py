@@ -5,8 +5,8 @@ only its matrix products use more. `DataParallel` splits each batch into one chu
 thread and runs the ordinary `forward`/`backward` of a replica of the model on each chunk at
 the same time, with BLAS held to one thread per worker, so all the work, not only the
 matmuls, uses every core. NumPy releases Python's GIL inside its array operations, which is
-what lets plain threads run them side by side. On 2 cores this trains ~1.3x and infers
-~1.5x faster than the same model run whole (docs/performance.md).
+what lets plain threads run them side by side. On 2 cores this trains ~1.4x and infers
+~1.7x faster than the same model run whole (docs/performance.md).
 
 It is the scheme of multi-GPU data parallelism, on cores:
     scatter  the batch into chunks          images (B, ...) -> (B/W, ...) per worker
@@ -141,6 +141,9 @@ class DataParallel:
     def backward(self, dlogits):
         if self.chunks is None:
             raise RuntimeError("DataParallel.backward() called before forward()")
+        if len(dlogits) != self.chunks[-1].stop:
+            raise ValueError(f"dlogits has {len(dlogits)} rows; the last forward() had a batch of "
+                             f"{self.chunks[-1].stop}")
 
         def backward_chunk(i, dout):
             if i:                         # a replica's gradients are this chunk's alone

@@ -18,7 +18,7 @@ from .config import Config, check_positive_int
 from .data import augment, normalize
 from .loss import SoftmaxCrossEntropy
 from .optim import AdamW, clip_grad_norm, lr_at
-from .parallel import DataParallel
+from .parallel import DataParallel, available_cores
 
 
 @dataclass
@@ -173,9 +173,10 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     data:       (x_train, y_train, x_test, y_test), uint8 images (n, 28, 28) and int labels.
     resume:     a checkpoint dict from load_checkpoint(): weights, optimiser, epoch/step, RNG
                 states and metrics are restored, and the run continues exactly where it stopped.
-    workers:    threads to split each batch across (default: every core; see parallel.py).
-                The result does not depend on it beyond float rounding; an exact resume needs
-                the same number as the run it continues.
+    workers:    threads to split each batch across (default: every core, or on resume the
+                stored run's count if this machine has that many; see parallel.py). The result
+                depends on it only through float rounding, but a bit-exact resume needs the
+                same count as the run it continues.
 
     Each epoch's order and augmentation come from a generator seeded by (seed, epoch), so an
     epoch can be replayed bit for bit, and a run stopped mid-epoch skips the steps it did.
@@ -197,7 +198,13 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
 
     model = build_model(model_kind, model_config, seed=cfg.seed)
+    stored_workers = resume["train"].get("workers") if resume is not None else None
+    if workers is None and stored_workers and stored_workers <= available_cores():
+        workers = stored_workers             # continue exactly as the run began
     net = DataParallel(model, workers)       # forward and backward on every core
+    if stored_workers and stored_workers != net.workers:
+        log(f"note: this run was trained on {stored_workers} workers and continues on {net.workers}: "
+            f"it resumes correctly but not bit for bit")
     optimizer = AdamW(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = SoftmaxCrossEntropy(cfg.label_smoothing)
     x_test_n = normalize(x_test)
@@ -220,7 +227,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     def save(epoch, step_in_epoch, elapsed, partial_state):
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "metrics": metrics,
                  "elapsed_s": elapsed, "partial": partial_state, "model_rng": model_rng_states(net),
-                 "train_config": cfg.to_dict()}
+                 "workers": net.workers, "train_config": cfg.to_dict()}
         return save_checkpoint(ckpt_path, model, optimizer, state)
 
     t_start = time.perf_counter() - elapsed0

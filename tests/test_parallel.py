@@ -140,6 +140,9 @@ def test_bad_images_fail_before_any_thread_starts():
         net.forward(np.zeros((4, 1, 9, 9), dtype=np.float32))
     with pytest.raises(RuntimeError, match="before forward"):
         DataParallel(VisionTransformer(tiny_config()), 2).backward(np.zeros((4, 3), dtype=np.float32))
+    net.forward(np.zeros((4, 1, 8, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="batch of 4"):
+        net.backward(np.zeros((5, 3), dtype=np.float32))
 
 
 def test_split_batch_pieces_are_contiguous_and_balanced():

@@ -260,3 +260,19 @@ def test_cli_will_not_overwrite_an_existing_run(tmp_path, capsys):
     save_checkpoint(tmp_path / "last.npz", VisionTransformer(ViTConfig.from_dict(SMALL)))
     code, _, err = run_cli(["train", "--out", str(tmp_path)], capsys)
     assert code == 2 and "--resume" in err
+
+
+def test_resume_keeps_the_stored_worker_count_and_says_when_it_changes(data, tmp_path, monkeypatch):
+    train("vit", SMALL, small_train_config(epochs=1), data, tmp_path, progress=False, log=lambda s: None,
+          workers=2)
+    ckpt = load_checkpoint(tmp_path)
+    assert ckpt["train"]["workers"] == 2
+    made, real = [], train_mod.DataParallel
+    monkeypatch.setattr(train_mod, "DataParallel", lambda model, workers=None: made.append(workers) or real(model, workers))
+    monkeypatch.setattr(train_mod, "available_cores", lambda: 4)
+    for workers in (None, 3):
+        lines = []
+        train("vit", SMALL, small_train_config(epochs=1), data, tmp_path, resume=ckpt, progress=False,
+              log=lines.append, workers=workers)
+        notes = [line for line in lines if "not bit for bit" in line]
+        assert (made[-1], len(notes)) == ((2, 0) if workers is None else (3, 1))
