@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # benchmarks.torch_vit, from anywhere
 
 from numpyvit import AdamW, DataParallel, SoftmaxCrossEntropy, ViTConfig, VisionTransformer  # noqa: E402
+from numpyvit.cli import positive_int  # noqa: E402
 from numpyvit.flops import flops  # noqa: E402
 from numpyvit.parallel import available_cores  # noqa: E402
 
@@ -313,11 +314,12 @@ def plot_sweep(table, path):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m numpyvit bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch", type=int, default=128, help="training batch (default 128)")
-    ap.add_argument("--infer-batch", type=int, default=512, help="inference batch (default 512)")
-    ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats; the median is reported (default 5)")
+    ap.add_argument("--batch", type=positive_int, default=128, help="training batch (default 128)")
+    ap.add_argument("--infer-batch", type=positive_int, default=512, help="inference batch (default 512)")
+    ap.add_argument("--repeats", type=positive_int, default=5,
+                    help="interleaved repeats; the median is reported (default 5)")
     ap.add_argument("--seconds", type=float, default=1.0, help="minimum seconds per timed block (default 1)")
-    ap.add_argument("--workers", type=int, default=None,
+    ap.add_argument("--workers", type=positive_int, default=None,
                     help="threads numpyvit splits each batch across (default: every available core)")
     ap.add_argument("--no-torch", action="store_true", help="time numpyvit alone")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory training epoch")

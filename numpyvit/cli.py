@@ -45,7 +45,7 @@ def _add_dataclass_flags(parser, cls, title):
     return group
 
 
-def _positive_int(text):
+def positive_int(text):
     try:
         value = int(text)
     except ValueError:
@@ -56,7 +56,7 @@ def _positive_int(text):
 
 
 def _add_workers_flag(parser):
-    parser.add_argument("--workers", type=_positive_int, default=None,
+    parser.add_argument("--workers", type=positive_int, default=None,
                         help="threads to split each batch across (default: every available core)")
 
 
