@@ -171,6 +171,7 @@ def peak_memory_of_training(timeout=900):
         "try:\n    data = d.load_mnist(download=False, verbose=False)\n"
         "except Exception:\n    x, y = d.synthetic_digits(70000)\n    data = (x[:60000], y[:60000], x[60000:], y[60000:])\n"
         "train('vit', ViTConfig().to_dict(), TrainConfig(epochs=1), data, tempfile.mkdtemp(), progress=False, log=lambda s: None)\n"
+        # the function's own source, so the child need not import this module (and torch with it)
         + inspect.getsource(peak_rss_kib) + "print(peak_rss_kib())\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
     if run.returncode:
