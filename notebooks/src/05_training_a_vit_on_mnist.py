@@ -20,7 +20,7 @@ what the model gets wrong, and saves it for notebook 6.
 
 **Two switches.** Set `FULL_RECIPE = True` below for the tuned recipe (the
 `TrainConfig` defaults: 30 epochs with rotation and zoom augmentation, ten times longer,
-about 99.4% test accuracy). The environment variable `NUMPYVIT_FAST=1` is for automated
+about 99.3% test accuracy). The environment variable `NUMPYVIT_FAST=1` is for automated
 tests: it shrinks the run to 6,000 training images for one epoch. Leave it unset.
 """),
 code(SETUP),
