@@ -90,6 +90,8 @@ def build(name):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells = load_cells(name)
+    for i, cell in enumerate(nb.cells):      # fixed ids (nbformat draws random ones): a rebuild
+        cell.id = f"{name[:2]}-{i:03d}"        # then changes only what the cells show
     return nb
 
 
