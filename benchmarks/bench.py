@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # benchmarks.t
 from numpyvit import AdamW, DataParallel, SoftmaxCrossEntropy, ViTConfig, VisionTransformer  # noqa: E402
 from numpyvit.cli import positive_int  # noqa: E402
 from numpyvit.flops import flops  # noqa: E402
-from numpyvit.parallel import available_cores  # noqa: E402
 
 try:
     import torch
@@ -97,7 +96,8 @@ def _time(fn):
 
 # --- what is timed -------------------------------------------------------------------------
 def numpy_runners(config, batch, infer_batch, seed=0, workers=None):
-    """(model, train_step, infer), each batch split across `workers` threads."""
+    """(net, train_step, infer): net a DataParallel splitting each batch across `workers`
+    threads (default every core); net.model is the model."""
     model = VisionTransformer(config, seed=seed)
     net = DataParallel(model, workers)
     loss_fn, opt = SoftmaxCrossEntropy(), AdamW(model, lr=1e-4)
@@ -116,7 +116,7 @@ def numpy_runners(config, batch, infer_batch, seed=0, workers=None):
         net.eval()
         net.forward(xi)
         net.train()
-    return model, train_step, infer
+    return net, train_step, infer
 
 
 def torch_runners(model, batch, infer_batch, seed=0):
@@ -200,9 +200,9 @@ def peak_rss_kib():
 def bench(config, batch, infer_batch, repeats, min_seconds, use_torch=True, memory=True, workers=None):
     f = flops(config)
     peak = gemm_peak()
-    model, np_train, np_infer = numpy_runners(config, batch, infer_batch, workers=workers)
+    net, np_train, np_infer = numpy_runners(config, batch, infer_batch, workers=workers)
+    model, workers = net.model, net.workers
     train_fns, infer_fns = {"numpyvit": np_train}, {"numpyvit": np_infer}
-    workers = workers or available_cores()
     if workers > 1:
         _, w1_train, w1_infer = numpy_runners(config, batch, infer_batch, workers=1)
         train_fns["numpyvit-w1"], infer_fns["numpyvit-w1"] = w1_train, w1_infer
@@ -274,10 +274,10 @@ def sweep(config, repeats, min_seconds, use_torch, out_png, workers=None):
         rows.append(("patch", patch, replace(config, patch_size=patch), 128))
     table = []
     for kind, value, cfg, batch in rows:
-        model, np_train, _ = numpy_runners(cfg, batch, 8, workers=workers)
+        net, np_train, _ = numpy_runners(cfg, batch, 8, workers=workers)
         fns = {"numpyvit": np_train}
         if use_torch and torch is not None:
-            fns["pytorch"] = torch_runners(model, batch, 8)[0]
+            fns["pytorch"] = torch_runners(net.model, batch, 8)[0]
         rates = interleaved(fns, batch, repeats, min_seconds)
         f = flops(cfg)
         for name, rs in rates.items():

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import CheckpointError, load_checkpoint, load_model
+from .config import check_positive_int
 from .train import PRESETS, TrainConfig, TrainingDiverged
 from .vit import ViTConfig
 
@@ -46,12 +47,12 @@ def _add_dataclass_flags(parser, cls, title):
 
 
 def positive_int(text):
+    """argparse type: a positive integer, or a one-line usage error naming the text."""
     try:
         value = int(text)
+        check_positive_int("value", value)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
     return value
 
 

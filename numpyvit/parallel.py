@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .config import check_positive_int
+
 _blas_controller = None
 
 
@@ -89,8 +91,7 @@ class DataParallel:
     def __init__(self, model, workers=None):
         if workers is None:
             workers = available_cores()
-        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-            raise ValueError(f"workers={workers!r} must be a positive integer")
+        check_positive_int("workers", workers)
         self.model = model
         self.workers = int(workers)
         self.replicas = [model] + [replicate(model, i) for i in range(1, self.workers)]

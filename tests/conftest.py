@@ -28,6 +28,15 @@ def randomize(module, seed=0, scale=0.2):
     return module
 
 
+# float64 parity with PyTorch: the largest difference allowed, relative to the array's scale
+PARITY_TOL = 1e-10
+
+
+def rel_diff(a, b):
+    """max |a - b| over the array, relative to max |b|: one number for the whole array."""
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

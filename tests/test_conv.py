@@ -3,11 +3,11 @@ statistics, dtypes, and parity with PyTorch's nn.Conv2d / nn.BatchNorm2d."""
 import numpy as np
 import pytest
 
+from conftest import PARITY_TOL, rel_diff
 from numpyvit.conv import BatchNorm2d, Conv2d, GlobalAvgPool2d, MaxPool2d, ReLU
 from numpyvit.gradcheck import format_table, gradcheck, max_rel_error
 
 LAYER_TOL = 1e-7
-PARITY_TOL = 1e-10
 f64 = np.float64
 
 
@@ -220,8 +220,18 @@ def test_grads_accumulate(rng):
 
 # --- parity with PyTorch (skipped when torch is not installed) -------------------------------
 
-def rel_diff(a, b):
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+def assert_matches_torch(layer, ref, x, rng):
+    """Forward and backward of `layer` and of the torch module `ref` on the same x and output
+    gradient: outputs and input gradients agree. Parameter gradients are left in both."""
+    import torch
+    y = layer.forward(x)
+    g = rng.standard_normal(y.shape)
+    dx = layer.backward(g)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt = ref(xt)
+    yt.backward(torch.from_numpy(g))
+    assert rel_diff(y, yt.detach().numpy()) < PARITY_TOL
+    assert rel_diff(dx, xt.grad.numpy()) < PARITY_TOL
 
 
 @pytest.mark.parametrize("k,stride,padding,bias", [(3, 1, 0, True), (3, 1, 1, False), (3, 2, 1, True),
@@ -231,16 +241,7 @@ def test_conv_matches_pytorch_in_float64(k, stride, padding, bias, rng):
     conv = conv_with_bias(3, 5, k, stride=stride, padding=padding, bias=bias)
     ref = torch.nn.Conv2d(3, 5, k, stride=stride, padding=padding, bias=bias).double()
     ref.load_state_dict({name: torch.from_numpy(v) for name, v in conv.state_dict().items()})
-    x = rng.standard_normal((2, 3, 9, 8))
-    y = conv.forward(x)
-    g = rng.standard_normal(y.shape)
-    dx = conv.backward(g)
-
-    xt = torch.from_numpy(x).requires_grad_(True)
-    yt = ref(xt)
-    yt.backward(torch.from_numpy(g))
-    assert rel_diff(y, yt.detach().numpy()) < PARITY_TOL
-    assert rel_diff(dx, xt.grad.numpy()) < PARITY_TOL
+    assert_matches_torch(conv, ref, rng.standard_normal((2, 3, 9, 8)), rng)
     for name, p in ref.named_parameters():
         assert rel_diff(conv.grads[name], p.grad.numpy()) < PARITY_TOL, name
 
@@ -252,16 +253,7 @@ def test_batchnorm_matches_pytorch_in_float64(training, rng):
     ref = torch.nn.BatchNorm2d(4).double().train(training)
     # strict: the keys match; PyTorch tolerates the absent num_batches_tracked by itself
     ref.load_state_dict({name: torch.from_numpy(v.copy()) for name, v in bn.state_dict().items()})
-    x = 1 + 2 * rng.standard_normal((3, 4, 5, 5))
-    y = bn.forward(x)
-    g = rng.standard_normal(y.shape)
-    dx = bn.backward(g)
-
-    xt = torch.from_numpy(x).requires_grad_(True)
-    yt = ref(xt)
-    yt.backward(torch.from_numpy(g))
-    assert rel_diff(y, yt.detach().numpy()) < PARITY_TOL
-    assert rel_diff(dx, xt.grad.numpy()) < PARITY_TOL
+    assert_matches_torch(bn, ref, 1 + 2 * rng.standard_normal((3, 4, 5, 5)), rng)
     assert rel_diff(bn.grads["weight"], ref.weight.grad.numpy()) < PARITY_TOL
     assert rel_diff(bn.grads["bias"], ref.bias.grad.numpy()) < PARITY_TOL
     for name in ("running_mean", "running_var"):

@@ -3,17 +3,10 @@ import numpy as np
 import pytest
 
 from numpyvit import SoftmaxCrossEntropy, VisionTransformer
-from conftest import randomize, tiny_config
+from conftest import PARITY_TOL, randomize, rel_diff, tiny_config
 
 torch = pytest.importorskip("torch")
 from benchmarks.torch_vit import torch_vit_from_numpyvit  # noqa: E402
-
-PARITY_TOL = 1e-10
-
-
-def rel_diff(a, b):
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
 
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 @pytest.mark.parametrize("pos_embed", ["learned", "sincos"])
