@@ -1,8 +1,9 @@
 """numpyvit's speed, side by side with the same model in PyTorch eager mode.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m numpyvit bench [--sweep] [--json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench.py [--sweep] [--json]
 
-(or `python benchmarks/bench.py ...`). For one config it measures, after warm-up, the median
+It runs from the source checkout (the package never imports torch, so its benchmark against
+torch lives beside it, not inside it). For one config it measures, after warm-up, the median
 over --repeats of: training images/s (forward + loss + backward + AdamW step, float32, batch
 --batch), inference images/s (batch --infer-batch), the GFLOP/s that makes and its fraction of
 the float32 GEMM peak measured in the same run, and the peak resident memory of a real
@@ -25,20 +26,20 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # benchmarks.torch_vit, from anywhere
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # tests.torch_reference, from anywhere
 
 from numpyvit import AdamW, DataParallel, SoftmaxCrossEntropy, ViTConfig, VisionTransformer  # noqa: E402
-from numpyvit.cli import positive_int  # noqa: E402
-from numpyvit.flops import flops  # noqa: E402
+from numpyvit.cli import add_config_flags, config_from_args, positive_int  # noqa: E402
+from numpyvit.models.flops import flops  # noqa: E402
 
 try:
     import torch
-    from benchmarks.torch_vit import torch_vit_from_numpyvit
+    from tests.torch_reference import torch_vit_from_numpyvit
 except ImportError:
     torch = None
 
@@ -165,11 +166,10 @@ def peak_memory_of_training(timeout=900):
     """Peak resident MiB of a child process running one real training epoch (MNIST if cached,
     else 60,000 synthetic digits) through the trainer, as `python -m numpyvit train` would."""
     code = (
-        "import numpy as np, tempfile, numpyvit.data as d\n"
-        "from numpyvit.train import train, TrainConfig\n"
-        "from numpyvit.vit import ViTConfig\n"
-        "try:\n    data = d.load_mnist(download=False, verbose=False)\n"
-        "except Exception:\n    x, y = d.synthetic_digits(70000)\n    data = (x[:60000], y[:60000], x[60000:], y[60000:])\n"
+        "import numpy as np, tempfile\n"
+        "from numpyvit import TrainConfig, ViTConfig, load_mnist, synthetic_digits, train\n"
+        "try:\n    data = load_mnist(download=False, verbose=False)\n"
+        "except Exception:\n    x, y = synthetic_digits(70000)\n    data = (x[:60000], y[:60000], x[60000:], y[60000:])\n"
         "train('vit', ViTConfig().to_dict(), TrainConfig(epochs=1), data, tempfile.mkdtemp(), progress=False, log=lambda s: None)\n"
         # the function's own source, so the child need not import this module (and torch with it)
         + inspect.getsource(peak_rss_kib) + "print(peak_rss_kib())\n")
@@ -287,33 +287,14 @@ def sweep(config, repeats, min_seconds, use_torch, out_png, workers=None):
             print(f"{kind}={value:<4} tokens={cfg.num_patches:<3} batch={batch:<4} {name:<9} "
                   f"{med:>7.0f} img/s  {med * f['train_step'] / 1e9:>6.1f} GFLOP/s", flush=True)
     if out_png:
-        plot_sweep(table, out_png)
+        from numpyvit.insight.plots import plot_sweep
+        plot_sweep(table).savefig(out_png, dpi=120)
         print(f"wrote {out_png}")
     return table
 
 
-def plot_sweep(table, path):
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(10, 4))
-    for ax, kind, xlabel in ((fig.add_subplot(1, 2, 1), "batch", "batch size"),
-                             (fig.add_subplot(1, 2, 2), "patch", "tokens (patches) per image: patch 14, 7, 4")):
-        for impl in sorted({r["impl"] for r in table}):
-            pts = [r for r in table if r["sweep"] == kind and r["impl"] == impl]
-            xs = [r["batch"] if kind == "batch" else r["tokens"] for r in pts]
-            ax.plot(xs, [r["train_img_s"] for r in pts], "o-", label=impl)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("training images/s")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.axes[0].set_title("cost per image against batch size")
-    fig.axes[1].set_title("more tokens: attention grows as N^2")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m numpyvit bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=positive_int, default=128, help="training batch (default 128)")
     ap.add_argument("--infer-batch", type=positive_int, default=512, help="inference batch (default 512)")
@@ -327,12 +308,9 @@ def main(argv=None):
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--sweep", action="store_true", help="images/s against batch size and token count")
     ap.add_argument("--plot", default="sweep.png", help="where --sweep writes its plot (default sweep.png)")
-    for f in fields(ViTConfig):
-        if f.type in (int, "int"):
-            ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=int, default=None)
+    add_config_flags(ap, ViTConfig, "model (ViTConfig)")
     args = ap.parse_args(argv)
-    config = ViTConfig(**{f.name: getattr(args, f.name) for f in fields(ViTConfig)
-                          if getattr(args, f.name, None) is not None})
+    config = ViTConfig(**config_from_args(ViTConfig, args))
     if args.sweep:
         table = sweep(config, args.repeats, args.seconds, not args.no_torch, args.plot, args.workers)
         if args.json:

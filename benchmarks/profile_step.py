@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-import numpyvit.attention as attention_mod
+import numpyvit.layers.attention as attention_mod
 from numpyvit import AdamW, DataParallel, SoftmaxCrossEntropy, ViTConfig, VisionTransformer
-from numpyvit.optim import clip_grad_norm
+from numpyvit.training.optim import clip_grad_norm
 
 
 def category(name, module):

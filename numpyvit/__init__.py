@@ -1,22 +1,40 @@
-"""numpyvit: the Vision Transformer in pure NumPy, every backward pass written by hand."""
-from .activations import GELU, Dropout
-from .analysis import (attention_maps, attention_rollout, mean_attention_distance, patch_embed_components,
-                       pos_embed_similarity, rollout_map)
-from .attention import Attention
-from .block import Block
-from .checkpoint import load_checkpoint, load_model, save_checkpoint
-from .data import augment, iterate_batches, load_mnist, normalize, synthetic_digits
-from .gradcheck import format_table, gradcheck, max_rel_error
-from .linear import Linear
-from .loss import SoftmaxCrossEntropy
-from .mlp import Mlp
-from .module import Module
-from .norm import LayerNorm
-from .optim import SGD, AdamW, clip_grad_norm, lr_at
-from .parallel import DataParallel
-from .patch_embed import PatchEmbed, Patchify, sincos_pos_embed
-from .resnet import ResNet, ResNetConfig
-from .train import TrainConfig, evaluate  # the function train() stays numpyvit.train.train: the name is the module's
-from .vit import ViTConfig, VisionTransformer
+"""numpyvit: the Vision Transformer in pure NumPy, every backward pass written by hand.
+
+The package in layers, each importing only the ones above it:
+
+    layers/       the building blocks, forward and backward        (numpy)
+    models/       the ViT and a ResNet baseline, built from layers
+    training/     data, optimisers, checkpoints, the training loop
+    insight/      what a trained model learned: analysis and plots  (+ matplotlib)
+    experiments/  runs that compare models
+    cli.py        `python -m numpyvit ...`: the one place that ties them together
+
+Every name below is importable from `numpyvit` itself. Importing it needs numpy alone:
+matplotlib, tqdm, Pillow and threadpoolctl are imported where they are used.
+"""
+from .errors import ConfigError, UsageError
+from .gradcheck import format_table, gradcheck, max_rel_error, random_point
+from .insight.analysis import (attention_maps, attention_rollout, confusion_matrix, mean_attention_distance,
+                               patch_embed_components, pos_embed_similarity, rollout_map)
+from .layers.activations import GELU, Dropout, ReLU
+from .layers.attention import Attention, softmax, softmax_backward
+from .layers.block import Block
+from .layers.conv import BatchNorm2d, Conv2d, GlobalAvgPool2d
+from .layers.linear import Linear
+from .layers.loss import SoftmaxCrossEntropy
+from .layers.mlp import Mlp
+from .layers.module import Module
+from .layers.norm import LayerNorm
+from .layers.patch_embed import PatchEmbed, Patchify, sincos_pos_embed
+from .models.registry import MODEL_KINDS, build_model
+from .models.resnet import ResNet, ResNetConfig
+from .models.vit import ViTConfig, VisionTransformer
+from .training.augment import augment
+from .training.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from .training.data import class_balanced_subset, iterate_batches, normalize, synthetic_digits
+from .training.mnist import DownloadError, load_mnist
+from .training.optim import SGD, AdamW, clip_grad_norm, lr_at
+from .training.parallel import DataParallel
+from .training.trainer import PRESETS, TrainConfig, TrainingDiverged, evaluate, train
 
 __version__ = "0.1.0"

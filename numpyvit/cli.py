@@ -1,10 +1,15 @@
-"""The command line: python -m numpyvit {train, eval, predict, analyze, bench} ...
+"""The command line: python -m numpyvit {train, eval, predict, analyze, experiment} ...
 
-Flags map onto the config dataclasses (ViTConfig, TrainConfig); defaults are the tuned
-recipe. Bad input ends with one line on stderr and exit status 2, never a traceback.
+The one place that orchestrates: it reads flags into the config dataclasses (ViTConfig,
+TrainConfig; defaults are the tuned recipe), calls training, insight and the experiments,
+and writes their files and figures. What the user got wrong (a flag, a file, a config) is a
+`numpyvit.UsageError`: one line on stderr and exit status 2. Anything else is a bug and
+keeps its traceback.
 """
 import argparse
+import inspect
 import json
+import re
 import sys
 import time
 from dataclasses import fields
@@ -12,38 +17,45 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CheckpointError, load_checkpoint, load_model
-from .config import check_positive_int
-from .train import PRESETS, TrainConfig, TrainingDiverged
-from .vit import ViTConfig
+from .errors import UsageError
+from .models.config import check_positive_int
+from .models.registry import MODEL_KINDS, config_class
+from .models.vit import ViTConfig
+from .training.checkpoint import load_checkpoint, load_model
+from .training.trainer import PRESETS, TrainConfig
 
 
-class UsageError(Exception):
-    """Something the user gave us is wrong: reported as one line, exit status 2."""
-
-
-def _flag(name):
+def flag(name):
+    """The command-line flag of a config field: patch_size -> --patch-size."""
     return "--" + name.replace("_", "-")
 
 
 def _field_comments(cls):
     """{field: its '# comment'} read from the dataclass's source, so --help shows the same
     explanation the code does, written once."""
-    import inspect
-    import re
     source = inspect.getsource(cls)
     return dict(re.findall(r"^\s+(\w+):[^#\n]*#\s*(.+)$", source, flags=re.M))
 
 
-def _add_dataclass_flags(parser, cls, title):
+def add_config_flags(parser, cls, title):
+    """One flag per int, float or str field of a config dataclass, default None (= keep the
+    config's default), with the field's comment as its help. Used here and by the benchmark."""
     group = parser.add_argument_group(title)
     comments = _field_comments(cls)
     for f in fields(cls):
         kind = type(f.default)
+        if kind not in (int, float, str):       # tuples (ResNetConfig.widths) have no flag
+            continue
         help_text = f"{comments.get(f.name, '')} (default {f.default!r})".strip()
-        group.add_argument(_flag(f.name), dest=f.name, type=kind if kind in (int, float) else str,
-                           default=None, help=help_text)
+        group.add_argument(flag(f.name), dest=f.name, type=kind, default=None, help=help_text)
     return group
+
+
+def config_from_args(cls, args, base=None):
+    """The field values of `cls` given on the command line, over `base` (a preset's dict)."""
+    values = dict(base or {})
+    values.update({f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None})
+    return values
 
 
 def positive_int(text):
@@ -70,15 +82,15 @@ def build_parser():
                        description="Train a ViT on MNIST. Defaults are the tuned recipe; --preset quick is a "
                                    "one-minute demo run.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="a named recipe (default: default)")
-    p.add_argument("--model", choices=["vit", "resnet"], default="vit", help="architecture (default: vit)")
+    p.add_argument("--model", choices=MODEL_KINDS, default="vit", help="architecture (default: vit)")
     p.add_argument("--data-dir", default=None, help="MNIST directory (default: $NUMPYVIT_DATA or ~/.cache/numpyvit/mnist)")
     p.add_argument("--out", default=None, help="run folder (default: runs/<timestamp>)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR_OR_CKPT",
                    help="continue a stopped run exactly; its stored config is used")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch)")
+    p.add_argument("--no-progress", action="store_true", help="no progress display (one line per epoch)")
     _add_workers_flag(p)
-    _add_dataclass_flags(p, ViTConfig, "model (ViTConfig)")
-    _add_dataclass_flags(p, TrainConfig, "training (TrainConfig)")
+    add_config_flags(p, ViTConfig, "model (ViTConfig)")
+    add_config_flags(p, TrainConfig, "training (TrainConfig)")
 
     p = sub.add_parser("eval", help="test loss, accuracy and confusion matrix of a checkpoint")
     p.add_argument("checkpoint", help="a .npz checkpoint or a run folder")
@@ -95,38 +107,36 @@ def build_parser():
     p.add_argument("checkpoint")
     p.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/analysis)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--images", type=int, default=128, help="test images to average over (default 128)")
+    p.add_argument("--images", type=positive_int, default=128, help="test images to average over (default 128)")
 
     p = sub.add_parser("experiment", help="ViT against a ResNet as the training set grows")
     p.add_argument("name", choices=["data-scale"])
     p.add_argument("--out", default="runs/data-scale", help="output folder (default runs/data-scale)")
     p.add_argument("--sizes", default="1000,3000,10000,30000,60000", help="training-set sizes, comma-separated")
-    p.add_argument("--models", default="vit,resnet", help="comma-separated: vit, resnet")
+    p.add_argument("--models", default=",".join(MODEL_KINDS),
+                   help=f"comma-separated, from: {', '.join(MODEL_KINDS)} (default: all)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
-    p.add_argument("--steps", type=int, default=3000, help="optimisation steps per run (default 3000)")
+    p.add_argument("--steps", type=positive_int, default=3000, help="optimisation steps per run (default 3000)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--no-progress", action="store_true")
     _add_workers_flag(p)
-
-    # bench's own flags are parsed by benchmarks/bench.py (main() hands it the rest of argv)
-    sub.add_parser("bench", add_help=False, help="speed against PyTorch eager (see: bench --help)")
     return parser
 
 
+def _save(fig, path, dpi=120):
+    """Write a figure as PNG and let it go (figures are plain objects, not pyplot's)."""
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
 # --- train -------------------------------------------------------------------------------
-def _config_from_args(cls, args, base):
-    values = dict(base)
-    values.update({f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name) is not None})
-    return values
-
-
 def cmd_train(args):
-    from .data import load_mnist
-    from .train import train
+    from .training.mnist import load_mnist
+    from .training.trainer import train
     if args.resume:
         ckpt = load_checkpoint(args.resume)
-        given = [_flag(f.name) for cls in (ViTConfig, TrainConfig) for f in fields(cls)
-                 if getattr(args, f.name) is not None]
+        given = [flag(f.name) for cls in (ViTConfig, TrainConfig) for f in fields(cls)
+                 if getattr(args, f.name, None) is not None]
         if given:
             print(f"note: --resume continues the stored run; ignoring {' '.join(given)}", file=sys.stderr)
         kind, model_config = ckpt["model"], ckpt["config"]
@@ -138,14 +148,14 @@ def cmd_train(args):
         model_preset, train_preset = PRESETS[args.preset]
         kind = args.model
         if kind == "vit":
-            model_config = ViTConfig(**_config_from_args(ViTConfig, args, model_preset)).to_dict()
+            model_config = ViTConfig(**config_from_args(ViTConfig, args, model_preset)).to_dict()
         else:
-            from .resnet import ResNetConfig
-            vit_flags = [_flag(f.name) for f in fields(ViTConfig) if getattr(args, f.name) is not None]
+            vit_flags = [flag(f.name) for f in fields(ViTConfig) if getattr(args, f.name, None) is not None]
             if vit_flags:
-                raise UsageError(f"{' '.join(vit_flags)} configure the ViT; --model resnet uses ResNetConfig's defaults")
-            model_config = ResNetConfig().to_dict()
-        train_config = TrainConfig(**_config_from_args(TrainConfig, args, train_preset))
+                raise UsageError(f"{' '.join(vit_flags)} configure the ViT; --model {kind} uses "
+                                 f"{config_class(kind).__name__}'s defaults")
+            model_config = config_class(kind)().to_dict()
+        train_config = TrainConfig(**config_from_args(TrainConfig, args, train_preset))
         out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         if (out / "last.npz").exists():
             raise UsageError(f"{out} already holds a run (last.npz); continue it with --resume {out} "
@@ -153,12 +163,11 @@ def cmd_train(args):
         ckpt = None
     data = load_mnist(args.data_dir)
     print(f"training {kind} ({json.dumps(model_config)}) -> {out}", file=sys.stderr)
-    try:
-        _, metrics = train(kind, model_config, train_config, data, out, resume=ckpt,
-                           progress=not args.no_progress, workers=args.workers)
-    except KeyboardInterrupt:
-        return 130
+    _, metrics = train(kind, model_config, train_config, data, out, resume=ckpt,
+                       progress=not args.no_progress, workers=args.workers)
     if metrics:
+        from .insight.plots import plot_curves
+        _save(plot_curves(metrics), out / "curves.png")
         last = metrics[-1]
         print(f"done: test accuracy {last['test_acc']:.4f} after {last['epoch']} epochs, "
               f"{last['elapsed_s']:.0f} s; run folder {out}")
@@ -166,12 +175,6 @@ def cmd_train(args):
 
 
 # --- eval --------------------------------------------------------------------------------
-def confusion_matrix(labels, preds, k):
-    cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (labels, preds), 1)          # rows: true class, columns: predicted
-    return cm
-
-
 def format_confusion(cm):
     k = len(cm)
     lines = ["true\\pred " + " ".join(f"{j:>5}" for j in range(k))]
@@ -180,24 +183,26 @@ def format_confusion(cm):
 
 
 def cmd_eval(args):
-    from .data import load_mnist, normalize
-    from .train import evaluate
+    from .insight.analysis import confusion_matrix
+    from .training.data import normalize
+    from .training.mnist import load_mnist
+    from .training.trainer import evaluate
     model = load_model(args.checkpoint)
     _, _, x_test, y_test = load_mnist(args.data_dir)
     loss, acc, probs = evaluate(model, normalize(x_test), y_test, workers=args.workers)
     preds = probs.argmax(1)
-    cm = confusion_matrix(y_test.astype(np.int64), preds, probs.shape[1])
+    cm = confusion_matrix(y_test, preds, probs.shape[1])
     print(f"test loss {loss:.4f}  accuracy {acc:.4f}  ({int(np.sum(preds != y_test))} mistakes of {len(y_test)})")
     print(format_confusion(cm))
     if args.plot:
-        from .plots import plot_confusion, plot_mistakes
+        from .insight.plots import plot_confusion, plot_mistakes
         out = Path(args.out) if args.out else _checkpoint_dir(args.checkpoint)
         out.mkdir(parents=True, exist_ok=True)
-        plot_confusion(cm).savefig(out / "confusion.png", dpi=120, bbox_inches="tight")
+        _save(plot_confusion(cm), out / "confusion.png")
         wrong = np.flatnonzero(preds != y_test)
         worst = wrong[np.argsort(-probs[wrong, preds[wrong]])]   # most confident mistakes first
-        plot_mistakes(x_test[worst], y_test[worst], preds[worst], probs[worst, preds[worst]]).savefig(
-            out / "mistakes.png", dpi=120, bbox_inches="tight")
+        _save(plot_mistakes(x_test[worst], y_test[worst], preds[worst], probs[worst, preds[worst]]),
+              out / "mistakes.png")
         print(f"wrote {out / 'confusion.png'} and {out / 'mistakes.png'}")
     return 0
 
@@ -227,12 +232,11 @@ def read_digit(path, size=28):
 
 
 def cmd_predict(args):
-    from .data import normalize
+    from .layers.attention import softmax
+    from .training.data import normalize
     model = load_model(args.checkpoint)
     digits = np.stack([read_digit(p, model.config.image_size) for p in args.images])
-    logits = model.forward(normalize(digits))
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
+    probs = softmax(model.forward(normalize(digits)))                  # (B, K)
     for path, p in zip(args.images, probs):
         top = np.argsort(-p)[:3]
         print(f"{path}: " + "  ".join(f"{k} ({p[k]:.3f})" for k in top))
@@ -240,64 +244,113 @@ def cmd_predict(args):
 
 
 # --- analyze -----------------------------------------------------------------------------
+def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110):
+    """Run every section 4.5 analysis on `images_uint8` and write figures, arrays and a summary.
+
+    images_uint8: (B, H, W) raw pixels 0..255 (e.g. 128 MNIST test images); labels: (B,) or None.
+    Attention distance uses all B images; the attention-map figure shows the first image and
+    the rollout figure the first n_show. Writes into out_dir:
+    attention_maps.png, attention_rollout.png, attention_distance.png, pos_embed_similarity.png,
+    patch_embed_components.png, analysis.npz (plain arrays: distances, similarity, components,
+    ratios, rollout_maps, shown_images, shown_labels) and summary.txt. Returns the summary text.
+    """
+    from .insight import analysis, plots
+    from .training.data import normalize
+    raw = np.asarray(images_uint8)
+    if raw.ndim != 3:
+        raise ValueError(f"images_uint8.shape={raw.shape}, expected (B, H, W)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = model.config
+    grid = model.patch_embed.grid
+    B = raw.shape[0]
+    shown = min(n_show, B)
+    shown_labels = np.asarray(labels)[:shown] if labels is not None else None
+
+    att = analysis.attention_maps(model, normalize(raw))               # (L, B, h, N, N)
+    distances = analysis.mean_attention_distance(att, cfg.patch_size, grid)   # (L, h)
+    maps = analysis.rollout_map(analysis.attention_rollout(att[:, :shown]), grid)  # (shown, g, g)
+    if "pos_embed" in model.params:
+        pos_title = "Learned position embedding: cosine similarity"
+    else:
+        pos_title = "Fixed 2-D sin-cos position embedding (not learned):\ncosine similarity"
+    sim = analysis.pos_embed_similarity(model.position_embedding(), grid)       # (g, g, g, g)
+    components, ratios = analysis.patch_embed_components(model.patch_embed.proj.params["weight"])
+
+    first = f" (label {shown_labels[0]})" if shown_labels is not None else ""
+    figures = {
+        "attention_maps.png": plots.plot_attention_maps(
+            raw[0], att[:, 0], title=f"Attention of the class token to each patch, first image{first}"),
+        "attention_rollout.png": plots.plot_rollout(raw[:shown], maps, shown_labels),
+        "attention_distance.png": plots.plot_attention_distance(distances, cfg.patch_size, grid),
+        "pos_embed_similarity.png": plots.plot_pos_embed_similarity(sim, pos_title),
+        "patch_embed_components.png": plots.plot_patch_components(components, ratios, k=28),
+    }
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=dpi)
+
+    np.savez(out / "analysis.npz", distances=distances, similarity=sim, components=components,
+             ratios=ratios, rollout_maps=maps, shown_images=raw[:shown],
+             shown_labels=shown_labels if shown_labels is not None else np.zeros(0, dtype=np.int64))
+
+    top = min(3, len(ratios))
+    summary = "\n".join([
+        f"numpyvit analysis on {B} images: depth {cfg.depth}, heads {cfg.heads}, "
+        f"patch {cfg.patch_size} px ({grid}x{grid} grid), pos_embed '{cfg.pos_embed}'",
+        analysis.summarize(distances, sim),
+        f"Patch embedding filters: the first {top} principal components explain "
+        f"{100 * ratios[:top].sum():.1f}% of their variance "
+        f"({', '.join(f'{100 * r:.1f}%' for r in ratios[:top])}).",
+    ]) + "\n"
+    (out / "summary.txt").write_text(summary)
+    return summary
+
+
 def cmd_analyze(args):
-    from .data import load_mnist
-    from .plots import save_analysis
+    from .training.mnist import load_mnist
     model = load_model(args.checkpoint)
-    if getattr(model, "kind", "vit") != "vit":
-        raise UsageError("analyze needs a ViT checkpoint")
-    if args.images < 1:
-        raise UsageError(f"--images={args.images} must be at least 1")
+    if model.kind != "vit":
+        raise UsageError(f"analyze needs a ViT checkpoint; {args.checkpoint} holds a {model.kind}")
     _, _, x_test, y_test = load_mnist(args.data_dir)
     out = Path(args.out) if args.out else _checkpoint_dir(args.checkpoint) / "analysis"
-    summary = save_analysis(model, x_test[:args.images], y_test[:args.images], out)
+    summary = write_analysis(model, x_test[:args.images], y_test[:args.images], out)
     print(summary)
     print(f"figures and numbers in {out}")
     return 0
 
 
 # --- experiment --------------------------------------------------------------------------
-def _int_list(text, flag):
+def _int_list(text, flag_name):
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise UsageError(f"{flag}={text!r} must be comma-separated integers") from None
+        values = ()
+    if not values:
+        raise UsageError(f"{flag_name}={text!r} must be comma-separated integers")
+    return values
 
 
 def cmd_experiment(args):
-    from .data import load_mnist
-    from .experiment import data_scale, summarize
+    from .experiments.data_scale import data_scale, summarize
+    from .insight.plots import plot_data_scale
+    from .training.mnist import load_mnist
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    bad = [m for m in models if m not in ("vit", "resnet")]
+    bad = [m for m in models if m not in MODEL_KINDS]
     if bad or not models:
-        raise UsageError(f"--models={args.models!r}: expected a comma-separated list of vit, resnet")
-    if args.steps < 1:
-        raise UsageError(f"--steps={args.steps} must be at least 1")
+        raise UsageError(f"--models={args.models!r}: expected a comma-separated list of {', '.join(MODEL_KINDS)}")
+    sizes, seeds = _int_list(args.sizes, "--sizes"), _int_list(args.seeds, "--seeds")
     data = load_mnist(args.data_dir)
     t0 = time.perf_counter()
-    rows = data_scale(data, args.out, sizes=_int_list(args.sizes, "--sizes"), models=models,
-                      seeds=_int_list(args.seeds, "--seeds"), steps=args.steps, progress=not args.no_progress,
-                      workers=args.workers)
-    print(f"\ntest accuracy (mean over seeds) after {args.steps} steps; {time.perf_counter() - t0:.0f} s this call")
+    rows = data_scale(data, args.out, sizes=sizes, models=models, seeds=seeds, steps=args.steps,
+                      progress=not args.no_progress, workers=args.workers)
     table = summarize(rows)
-    sizes = sorted({r["train_size"] for r in rows})
+    _save(plot_data_scale(table), Path(args.out) / "data_scale.png")
+    print(f"\ntest accuracy (mean over seeds) after {args.steps} steps; {time.perf_counter() - t0:.0f} s this call")
     print(f"{'train size':>10} " + " ".join(f"{m:>8}" for m in table))
-    for n in sizes:
+    for n in sorted({r["train_size"] for r in rows}):
         print(f"{n:>10} " + " ".join(f"{100 * (1 - table[m][n][0]):>7.2f}%" for m in table))
     print(f"results in {Path(args.out) / 'results.csv'} and {Path(args.out) / 'data_scale.png'}")
     return 0
-
-
-# --- bench -------------------------------------------------------------------------------
-def cmd_bench(bench_argv):
-    """Run benchmarks/bench.py from the source checkout: the benchmark may import torch, which
-    the package itself never does, so it lives beside the package, not inside it."""
-    import runpy
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
-    if not script.exists():
-        raise UsageError(f"the benchmark is not here ({script}); it ships with the source checkout")
-    module = runpy.run_path(str(script), run_name="numpyvit_bench")
-    return module["main"](bench_argv)
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "analyze": cmd_analyze,
@@ -305,19 +358,12 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "analy
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:
-        try:
-            return cmd_bench(argv[1:])
-        except UsageError as e:
-            print(f"numpyvit bench: error: {e}", file=sys.stderr)
-            return 2
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, CheckpointError, ValueError, TrainingDiverged, FileNotFoundError) as e:
+    except UsageError as e:           # the user's to fix: one line; anything else is a bug
         print(f"numpyvit {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except RuntimeError as e:         # e.g. MNIST could not be fetched from any source
-        print(f"numpyvit {args.command}: error: {e}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:         # Ctrl-C: what was written is complete (files are replaced atomically)
+        print(f"numpyvit {args.command}: interrupted", file=sys.stderr)
+        return 130

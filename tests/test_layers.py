@@ -4,7 +4,7 @@ import pytest
 
 from numpyvit import (GELU, Attention, Block, Dropout, LayerNorm, Linear, Mlp, PatchEmbed, Patchify,
                       SoftmaxCrossEntropy, format_table, gradcheck, max_rel_error)
-from conftest import randomize
+from numpyvit.gradcheck import random_point
 
 LAYER_TOL = 1e-7
 
@@ -26,7 +26,7 @@ def layer_cases():
 
 @pytest.mark.parametrize("name,make,shape", layer_cases(), ids=[c[0] for c in layer_cases()])
 def test_layer_backward_matches_numerical_gradient(name, make, shape, rng):
-    layer = randomize(make())
+    layer = random_point(make())
     rows = gradcheck(layer, rng.standard_normal(shape), max_checks=200)
     assert max_rel_error(rows) < LAYER_TOL, format_table(rows)
 
@@ -42,7 +42,7 @@ def test_loss_backward_matches_numerical_gradient(smoothing, rng):
 def test_attention_key_bias_gradient_is_zero_and_judged_by_the_floor(rng):
     # softmax is unchanged by adding one vector to every key, so the key part of qkv's bias
     # has an exactly zero gradient: the check must count those entries as zeros, and pass
-    attn = randomize(Attention(8, 2, dtype=np.float64))
+    attn = random_point(Attention(8, 2, dtype=np.float64))
     rows = gradcheck(attn, rng.standard_normal((2, 5, 8)), max_checks=200)
     bias = next(r for r in rows if r.name == "qkv.bias")
     assert bias.zeros >= 8
@@ -65,7 +65,7 @@ def test_gradcheck_catches_a_wrong_parameter_gradient(rng):
             self.grads["bias"] *= 0.5               # half the bias gradient
             return dx
 
-    rows = gradcheck(randomize(BrokenLinear(4, 3, dtype=np.float64)), rng.standard_normal((2, 4)))
+    rows = gradcheck(random_point(BrokenLinear(4, 3, dtype=np.float64)), rng.standard_normal((2, 4)))
     bias = next(r for r in rows if r.name == "bias")
     assert bias.max_rel_error > 0.1 and max_rel_error(rows) > 0.1
 
@@ -77,7 +77,7 @@ def test_gradcheck_floor_still_catches_an_error_on_a_zero_gradient(rng):
             self.qkv.grads["bias"][8:16] += 1e-7     # the true key-bias gradient is 0
             return dx
 
-    rows = gradcheck(randomize(ShiftedKeyBias(8, 2, dtype=np.float64)), rng.standard_normal((2, 5, 8)),
+    rows = gradcheck(random_point(ShiftedKeyBias(8, 2, dtype=np.float64)), rng.standard_normal((2, 5, 8)),
                      max_checks=200)
     bias = next(r for r in rows if r.name == "qkv.bias")
     assert bias.max_rel_error > 0.5 and bias.zeros == 0
@@ -159,7 +159,7 @@ def reference_softmax(s):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softmax_matches_the_row_max_formula(dtype, rng):
-    from numpyvit.attention import softmax
+    from numpyvit.layers.attention import softmax
     s = (4 * rng.standard_normal((3, 2, 5, 5))).astype(dtype)
     out = softmax(s.copy())
     assert out.dtype == dtype
@@ -168,7 +168,7 @@ def test_softmax_matches_the_row_max_formula(dtype, rng):
 
 @pytest.mark.parametrize("offset", [-500.0, 500.0])
 def test_softmax_shifts_by_the_row_max_when_exp_would_underflow_or_overflow(offset, rng):
-    from numpyvit.attention import softmax
+    from numpyvit.layers.attention import softmax
     s = rng.standard_normal((1, 1, 4, 4)).astype(np.float32)
     s[0, 0, 2] += offset         # exp of this row alone would give 0/0 or inf/inf
     out = softmax(s.copy())
@@ -177,7 +177,7 @@ def test_softmax_shifts_by_the_row_max_when_exp_would_underflow_or_overflow(offs
 
 
 def test_softmax_accepts_a_single_matrix_and_a_single_row(rng):
-    from numpyvit.attention import softmax
+    from numpyvit.layers.attention import softmax
     s = rng.standard_normal((4, 4))
     np.testing.assert_allclose(softmax(s), reference_softmax(s), rtol=1e-12)
     np.testing.assert_allclose(softmax(s[0]), reference_softmax(s[0]), rtol=1e-12)

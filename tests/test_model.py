@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from numpyvit import ResNet, SoftmaxCrossEntropy, ViTConfig, VisionTransformer, format_table, gradcheck, max_rel_error
-from conftest import randomize, tiny_config
+from conftest import tiny_config
+from numpyvit.gradcheck import random_point
 
 MODEL_TOL = 1e-6
 
@@ -13,7 +14,7 @@ MODEL_TOL = 1e-6
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 @pytest.mark.parametrize("pos_embed", ["learned", "sincos"])
 def test_vit_backward_matches_numerical_gradient(pool, pos_embed, rng):
-    model = randomize(VisionTransformer(tiny_config(pool=pool, pos_embed=pos_embed), dtype=np.float64))
+    model = random_point(VisionTransformer(tiny_config(pool=pool, pos_embed=pos_embed), dtype=np.float64))
     rows = gradcheck(model, rng.standard_normal((2, 1, 8, 8)), max_checks=60)
     assert len(rows) == 1 + len(list(model.named_parameters()))
     assert max_rel_error(rows) < MODEL_TOL, format_table(rows)
@@ -36,7 +37,7 @@ def test_vit_with_loss_backward_matches_numerical_gradient(rng):
         def zero_grad(self):
             self.model.zero_grad()
 
-    model = randomize(VisionTransformer(tiny_config(), dtype=np.float64))
+    model = random_point(VisionTransformer(tiny_config(), dtype=np.float64))
     rows = gradcheck(ModelWithLoss(model, np.array([0, 2, 1])), rng.standard_normal((3, 1, 8, 8)))
     assert max_rel_error(rows) < MODEL_TOL, format_table(rows)
 
@@ -171,24 +172,35 @@ def test_eval_mode_switches_off_dropout_everywhere(rng):
     assert not np.array_equal(model.forward(x), model.forward(x))
 
 
-def test_mean_pool_ignores_the_class_token_output(rng):
-    model = VisionTransformer(tiny_config(pool="mean"), dtype=np.float64)
-    model.forward(rng.standard_normal((2, 1, 8, 8)))
-    model.backward(np.ones((2, 3)))
-    assert model.tokens_shape == (2, 5, 8)
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+def test_the_head_reads_the_class_token_or_only_the_patch_tokens(pool, rng, monkeypatch):
+    model = VisionTransformer(tiny_config(pool=pool), dtype=np.float64)
+    x = rng.standard_normal((2, 1, 8, 8))
+    logits = model.forward(x)
+    # move the final class token by a lot: only a 'cls' head may notice
+    real_forward = model.norm.forward
+    monkeypatch.setattr(model.norm, "forward", lambda t: real_forward(t) + np.eye(5)[None, :, :1] * 100)
+    moved = model.forward(x)
+    assert np.array_equal(moved, logits) == (pool == "mean")
+    # backward: the gradient reaching the final tokens is the head's, on token 0 ('cls') or
+    # spread evenly over the 4 patch tokens ('mean')
+    seen = {}
+    real_backward = model.norm.backward
 
+    def recording_backward(dtokens):
+        seen["dtokens"] = dtokens.copy()
+        return real_backward(dtokens)
 
-def test_readme_example_runs_as_written(rng):
-    from numpyvit import SoftmaxCrossEntropy, ViTConfig, VisionTransformer
-    x = rng.standard_normal((8, 1, 28, 28)).astype(np.float32)
-    y = rng.integers(0, 10, 8)
-    model = VisionTransformer(ViTConfig(), seed=0)
-    loss_fn = SoftmaxCrossEntropy()
-    logits = model.forward(x)            # x: (B, 1, 28, 28) float32
-    loss = loss_fn.forward(logits, y)
-    model.backward(loss_fn.backward())   # grads now in model.grads / named_parameters()
-    assert logits.shape == (8, 10) and abs(loss - np.log(10)) < 0.5
-    assert any(g.any() for _, _, g in model.named_parameters())
+    monkeypatch.setattr(model.norm, "backward", recording_backward)
+    dlogits = rng.standard_normal((2, 3))
+    model.backward(dlogits)
+    dtokens, dpooled = seen["dtokens"], dlogits @ model.head.params["weight"]   # (B, N, D), (B, D)
+    if pool == "cls":
+        np.testing.assert_allclose(dtokens[:, 0], dpooled)
+        assert not dtokens[:, 1:].any()
+    else:
+        assert not dtokens[:, 0].any()
+        np.testing.assert_allclose(dtokens[:, 1:], np.repeat(dpooled[:, None] / 4, 4, axis=1))
 
 
 def test_readme_python_examples_run_as_written():

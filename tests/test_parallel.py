@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from conftest import randomize, tiny_config
+from conftest import tiny_config
+from numpyvit.gradcheck import random_point
 from numpyvit import AdamW, DataParallel, ResNet, ResNetConfig, SoftmaxCrossEntropy, VisionTransformer
-from numpyvit.parallel import split_batch
+from numpyvit.training.parallel import split_batch
 
 
 def grads(model):
@@ -26,7 +27,7 @@ def serial_and_parallel(model, x, y, workers):
 
 @pytest.mark.parametrize("batch, workers", [(7, 2), (9, 3), (1, 2), (6, 1)])
 def test_split_batch_gives_the_whole_batchs_logits_and_gradients(batch, workers, rng):
-    model = randomize(VisionTransformer(tiny_config(), dtype=np.float64))
+    model = random_point(VisionTransformer(tiny_config(), dtype=np.float64))
     x = rng.standard_normal((batch, 1, 8, 8))
     y = rng.integers(0, 3, batch)
     (l0, dx0, g0), (l1, dx1, g1) = serial_and_parallel(model, x, y, workers)
@@ -40,7 +41,7 @@ def test_split_batch_gives_the_whole_batchs_logits_and_gradients(batch, workers,
 
 def test_a_lost_replica_gradient_would_be_caught(rng):
     # the comparison above is sharp enough to see one chunk's gradient missing
-    model = randomize(VisionTransformer(tiny_config(), dtype=np.float64))
+    model = random_point(VisionTransformer(tiny_config(), dtype=np.float64))
     x, y = rng.standard_normal((8, 1, 8, 8)), rng.integers(0, 3, 8)
     (_, _, g0), _ = serial_and_parallel(model, x, y, 2)
     net, loss = DataParallel(model, 2), SoftmaxCrossEntropy()
@@ -53,7 +54,7 @@ def test_a_lost_replica_gradient_would_be_caught(rng):
 
 
 def test_gradients_accumulate_like_a_modules(rng):
-    model = randomize(VisionTransformer(tiny_config(), dtype=np.float64))
+    model = random_point(VisionTransformer(tiny_config(), dtype=np.float64))
     x, y = rng.standard_normal((6, 1, 8, 8)), rng.integers(0, 3, 6)
     net, loss = DataParallel(model, 2), SoftmaxCrossEntropy()
     model.zero_grad()
@@ -78,7 +79,7 @@ def test_replicas_see_optimizer_steps_and_loaded_weights(rng):
         net.backward(loss.backward())
         opt.step()
     assert np.allclose(net.forward(x), model.forward(x), rtol=1e-12, atol=1e-14)
-    model.load_state_dict(randomize(VisionTransformer(tiny_config(), dtype=np.float64), seed=5).state_dict())
+    model.load_state_dict(random_point(VisionTransformer(tiny_config(), dtype=np.float64), seed=5).state_dict())
     assert np.allclose(net.forward(x), model.forward(x), rtol=1e-12, atol=1e-14)
 
 

@@ -8,10 +8,11 @@ import pytest
 from matplotlib.figure import Figure
 
 from numpyvit import VisionTransformer
-from numpyvit.analysis import patch_embed_components
-from numpyvit.plots import (plot_attention_distance, plot_attention_maps, plot_confusion,
-                            plot_curves, plot_mistakes, plot_patch_components,
-                            plot_pos_embed_similarity, plot_rollout, save_analysis)
+from numpyvit.insight.analysis import patch_embed_components
+from numpyvit.cli import write_analysis
+from numpyvit.insight.plots import (plot_attention_distance, plot_attention_maps, plot_confusion, plot_curves,
+                                    plot_data_scale, plot_mistakes, plot_patch_components,
+                                    plot_pos_embed_similarity, plot_rollout, plot_sweep)
 from conftest import tiny_config
 
 
@@ -101,11 +102,11 @@ def test_plot_mistakes_most_confident_first(rng, tmp_path):
 
 
 @pytest.mark.parametrize("pos_embed", ["learned", "sincos"])
-def test_save_analysis_writes_every_file(pos_embed, rng, tmp_path):
+def test_write_analysis_writes_every_file(pos_embed, rng, tmp_path):
     model = VisionTransformer(tiny_config(pos_embed=pos_embed), seed=0)
     images = rng.integers(0, 256, (5, 8, 8), dtype=np.uint8)
     labels = np.array([0, 1, 2, 0, 1])
-    summary = save_analysis(model, images, labels, tmp_path / "out", n_show=3)
+    summary = write_analysis(model, images, labels, tmp_path / "out", n_show=3)
     out = tmp_path / "out"
     for name in ("attention_maps.png", "attention_rollout.png", "attention_distance.png",
                  "pos_embed_similarity.png", "patch_embed_components.png", "analysis.npz",
@@ -120,3 +121,27 @@ def test_save_analysis_writes_every_file(pos_embed, rng, tmp_path):
         assert arrays["ratios"].shape == (8,)
         assert arrays["rollout_maps"].shape == (3, 2, 2)         # n_show images
         np.testing.assert_array_equal(arrays["shown_labels"], labels[:3])
+
+
+def test_plot_data_scale_draws_a_line_per_model_and_shades_seed_ranges(tmp_path):
+    one_seed = {"vit": {100: (0.2, 0.2, 0.2, 1), 300: (0.1, 0.1, 0.1, 1)},
+                "resnet": {100: (0.1, 0.1, 0.1, 1), 300: (0.05, 0.05, 0.05, 1)}}
+    fig = plot_data_scale(one_seed)
+    assert_figure_saves(fig, 1, tmp_path)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["vit", "resnet"]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [20, 10])     # percent
+    assert not ax.collections                                              # nothing to shade
+    two_seeds = {m: {n: (e, e * 0.9, e * 1.1, 2) for n, (e, *_) in d.items()} for m, d in one_seed.items()}
+    assert len(plot_data_scale(two_seeds).axes[0].collections) == 2
+
+
+def test_plot_sweep_has_both_panels_and_every_implementation(tmp_path):
+    table = [{"sweep": "batch", "batch": b, "tokens": 16, "impl": impl, "train_img_s": 100.0 * b}
+             for b in (32, 64) for impl in ("numpyvit", "pytorch")]
+    table += [{"sweep": "patch", "batch": 128, "tokens": t, "impl": "numpyvit", "train_img_s": 1000.0 / t}
+              for t in (4, 16, 49)]
+    fig = plot_sweep(table)
+    assert_figure_saves(fig, 2, tmp_path)
+    assert len(fig.axes[0].get_lines()) == 2 and len(fig.axes[1].get_lines()) == 1
+    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_xdata(), [4, 16, 49])

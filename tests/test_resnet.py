@@ -6,12 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from numpyvit.conv import BatchNorm2d, ReLU
-from numpyvit.data import normalize, synthetic_digits
+from numpyvit.layers.activations import ReLU
+from numpyvit.layers.conv import BatchNorm2d
+from numpyvit.training.data import normalize, synthetic_digits
 from numpyvit.gradcheck import format_table, gradcheck, max_rel_error
-from numpyvit.loss import SoftmaxCrossEntropy
-from numpyvit.resnet import BasicBlock, ResNet, ResNetConfig
-from test_conv import LAYER_TOL, PARITY_TOL, EvalMode, rel_diff
+from numpyvit.layers.loss import SoftmaxCrossEntropy
+from numpyvit.models.resnet import BasicBlock, ResNet, ResNetConfig
+from test_conv import LAYER_TOL, PARITY_TOL, rel_diff
 
 MODEL_TOL = 1e-6
 
@@ -67,7 +68,7 @@ def test_resnet_backward_matches_numerical_gradient(mode, seed, rng, monkeypatch
     h = 1e-4
     margin = relu_margin(model, x, monkeypatch)
     assert margin > 10 * h, f"a ReLU input is {margin:.1e} from its kink: pick another seed"
-    rows = gradcheck(model if mode == "train" else EvalMode(model), x, max_checks=40, h=h)
+    rows = gradcheck(model.train(mode == "train"), x, max_checks=40, h=h)
     assert len(rows) == 1 + len(list(model.named_parameters()))
     assert max_rel_error(rows) < MODEL_TOL, format_table(rows)
 

@@ -6,14 +6,14 @@ import signal
 import numpy as np
 import pytest
 
-import numpyvit.train as train_mod
-from numpyvit.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+import numpyvit.training.trainer as train_mod
 from numpyvit.cli import main
-from numpyvit.data import normalize, synthetic_digits
-from numpyvit.loss import SoftmaxCrossEntropy
-from numpyvit.optim import AdamW
-from numpyvit.train import TrainConfig, TrainingDiverged, train
-from numpyvit.vit import ViTConfig, VisionTransformer
+from numpyvit.layers.loss import SoftmaxCrossEntropy
+from numpyvit.models.vit import ViTConfig, VisionTransformer
+from numpyvit.training.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from numpyvit.training.data import normalize, synthetic_digits
+from numpyvit.training.optim import AdamW
+from numpyvit.training.trainer import TrainConfig, TrainingDiverged, train
 
 SMALL = ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32).to_dict()
 
@@ -32,6 +32,22 @@ def small_train_config(**kw):
 
 def weights(model):
     return {name: value.copy() for name, value, _ in model.named_parameters()}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
+    """The weights after an uninterrupted small run, one run per (dropout, workers), shared by
+    every resume test that compares against it."""
+    runs = {}
+
+    def final_weights(dropout=0.0, workers=1):
+        if (dropout, workers) not in runs:
+            out = tmp_path_factory.mktemp("uninterrupted")
+            model, _ = train("vit", {**SMALL, "dropout": dropout}, small_train_config(), data, out,
+                             progress=False, log=lambda s: None, workers=workers)
+            runs[dropout, workers] = weights(model)
+        return runs[dropout, workers]
+    return final_weights
 
 
 def test_a_small_batch_overfits_to_near_zero_loss(data):
@@ -58,7 +74,7 @@ def test_training_learns_and_writes_the_run_folder(tmp_path):
                 "elapsed_s", "img_per_s"):
         assert key in rows[0]
     assert json.loads((tmp_path / "config.json").read_text())["model_config"] == SMALL
-    assert (tmp_path / "curves.png").stat().st_size > 0
+    assert not (tmp_path / "curves.png").exists()          # the trainer draws nothing; the CLI does
     assert load_checkpoint(tmp_path)["train"]["epoch"] == 6
 
 
@@ -68,12 +84,12 @@ def test_max_steps_ends_the_run_and_the_schedule_mid_epoch(data, tmp_path):
                        progress=False, log=lambda s: None)
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert metrics[-1]["test_acc"] is not None
-    from numpyvit.optim import lr_at
+    from numpyvit.training.optim import lr_at
     assert metrics[-1]["lr"] == pytest.approx(lr_at(11, 12, 3e-3, 4))  # the schedule spans 12 steps, not 40
 
 
 def test_the_full_training_set_is_a_valid_subset_size():
-    from numpyvit.train import class_balanced_subset
+    from numpyvit.training.data import class_balanced_subset
     labels = np.array([0] * 5 + [1] * 3)
     assert len(class_balanced_subset(labels, 8, seed=0)) == 8
     picked = class_balanced_subset(labels, 6, seed=0)
@@ -88,28 +104,26 @@ def interrupt_when(predicate):
     return hook
 
 
-def test_two_epochs_equal_one_epoch_then_resume_bit_for_bit(data, tmp_path):
-    full, _ = train("vit", SMALL, small_train_config(), data, tmp_path / "a", progress=False, log=lambda s: None)
+def test_two_epochs_equal_one_epoch_then_resume_bit_for_bit(data, uninterrupted, tmp_path):
     # stop after epoch 1 with a Ctrl-C, then resume from the run folder
     with pytest.raises(KeyboardInterrupt):
-        train("vit", SMALL, small_train_config(), data, tmp_path / "b", progress=False,
+        train("vit", SMALL, small_train_config(), data, tmp_path, progress=False, workers=1,
               log=interrupt_when(lambda line: line.startswith("epoch   1/")))
-    ckpt = load_checkpoint(tmp_path / "b")
+    ckpt = load_checkpoint(tmp_path)
     assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 0)
-    resumed, metrics = train("vit", SMALL, small_train_config(), data, tmp_path / "b", resume=ckpt,
+    resumed, metrics = train("vit", SMALL, small_train_config(), data, tmp_path, resume=ckpt,
                              progress=False, log=lambda s: None)
     assert [m["epoch"] for m in metrics] == [1, 2]
-    for name, value in weights(full).items():
+    for name, value in uninterrupted().items():
         assert np.array_equal(value, weights(resumed)[name]), name
 
 
 @pytest.mark.parametrize("dropout, workers", [(0.0, 1), (0.1, 2)])
-def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(dropout, workers, data, tmp_path, monkeypatch,
-                                                             capsys):
+def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(dropout, workers, data, uninterrupted, tmp_path,
+                                                             monkeypatch, capsys):
     # with dropout on two workers, every replica's mask generator must be saved and restored
     model_config = {**SMALL, "dropout": dropout}
     run = dict(progress=False, workers=workers)
-    full, _ = train("vit", model_config, small_train_config(), data, tmp_path / "a", log=lambda s: None, **run)
     real_lr_at = train_mod.lr_at
 
     def lr_at_with_interrupt(step, *args, **kw):
@@ -126,7 +140,7 @@ def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(dropout, workers, d
     assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 4)
     resumed, _ = train("vit", model_config, small_train_config(), data, tmp_path / "b", resume=ckpt,
                        log=lambda s: None, **run)
-    for name, value in weights(full).items():
+    for name, value in uninterrupted(dropout, workers).items():
         assert np.array_equal(value, weights(resumed)[name]), name
 
 
@@ -156,7 +170,7 @@ def test_checkpoint_round_trip_opens_with_plain_np_load(tmp_path):
 
 
 def test_a_resnet_checkpoint_loads_back_as_a_resnet_with_its_buffers(tmp_path):
-    from numpyvit.resnet import ResNet, ResNetConfig
+    from numpyvit.models.resnet import ResNet, ResNetConfig
     model = ResNet(ResNetConfig(widths=(4, 8), blocks_per_stage=(1, 1)), seed=2)
     model.bn1.buffers["running_mean"][...] = 0.5
     loaded = load_model(save_checkpoint(tmp_path / "r.npz", model))
@@ -276,3 +290,65 @@ def test_resume_keeps_the_stored_worker_count_and_says_when_it_changes(data, tmp
               log=lines.append, workers=workers)
         notes = [line for line in lines if "not bit for bit" in line]
         assert (made[-1], len(notes)) == ((2, 0) if workers is None else (3, 1))
+
+
+def test_a_bug_in_a_command_keeps_its_traceback(monkeypatch):
+    import numpyvit.cli as cli
+
+    def broken(args):
+        raise RuntimeError("a bug, not the user's mistake")
+
+    monkeypatch.setitem(cli.COMMANDS, "eval", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["eval", "whatever.npz"])
+
+
+def test_user_errors_are_the_package_error_type():
+    from numpyvit import ConfigError, UsageError
+    from numpyvit.training.mnist import DownloadError
+    for error in (ConfigError, CheckpointError, DownloadError, TrainingDiverged):
+        assert issubclass(error, UsageError), error
+    with pytest.raises(ConfigError, match="epochs=0 must be a positive integer"):
+        TrainConfig(epochs=0)
+    assert isinstance(ConfigError("x"), ValueError)     # what a library user would catch
+
+
+class FakeStream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, []
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+def test_progress_off_a_terminal_is_a_few_plain_lines_per_epoch():
+    stream = FakeStream(tty=False)
+    bar = train_mod.Progress(200, "epoch 1/3", stream=stream)
+    for done in range(1, 201):
+        bar.update(done, lambda: {"loss": "0.1234"})
+    bar.close()
+    lines = "".join(stream.text).splitlines()
+    assert lines == [f"epoch 1/3: step {k}/200  loss 0.1234" for k in (50, 100, 150)]
+    assert "\r" not in "".join(stream.text)
+
+
+def test_progress_on_a_terminal_is_a_live_bar():
+    pytest.importorskip("tqdm")
+    stream = FakeStream(tty=True)
+    bar = train_mod.Progress(200, "epoch 1/3", stream=stream)
+    for done in range(1, 201):
+        bar.update(done, lambda: {"loss": "0.1234"})
+    bar.close()
+    assert "\r" in "".join(stream.text) and "loss=0.1234" in "".join(stream.text)
+
+
+def test_a_logged_training_run_writes_few_progress_lines(data, tmp_path, capsys):
+    train("vit", SMALL, small_train_config(epochs=2), data, tmp_path, progress=True, log=print)
+    err = capsys.readouterr().err          # not a terminal under pytest
+    assert len(err.splitlines()) == 2 * 3 and "\r" not in err

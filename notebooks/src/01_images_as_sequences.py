@@ -35,7 +35,7 @@ import inspect
 
 from numpyvit import (Patchify, PatchEmbed, ViTConfig, VisionTransformer, load_mnist, normalize,
                       pos_embed_similarity, sincos_pos_embed)
-from numpyvit.plots import plot_pos_embed_similarity
+from numpyvit.insight.plots import plot_pos_embed_similarity
 """),
 md(r"""
 ## One digit

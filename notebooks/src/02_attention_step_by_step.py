@@ -32,7 +32,7 @@ code(r"""
 import matplotlib
 
 from numpyvit import Attention, LayerNorm, Patchify, ViTConfig, VisionTransformer, load_mnist, normalize
-from numpyvit.attention import softmax, softmax_backward
+from numpyvit import softmax, softmax_backward
 """),
 md(r"""
 A note on `softmax`: numpyvit's version works on a stack of score matrices shaped
@@ -174,10 +174,8 @@ digit = x_test[1]                                                   # the "2" of
 x = normalize(x_test[1:2])                                          # (1, 1, 28, 28)
 model = VisionTransformer(ViTConfig(), seed=0)
 
-# the block's input, built as in notebook 1: class token + patch embeddings + positions
-patch_tokens = model.patch_embed.forward(x)                         # (1, 16, 64)
-cls = model.params["cls_token"]                                     # (1, 1, 64)
-z0 = np.concatenate([cls, patch_tokens], axis=1) + model.params["pos_embed"]   # (1, 17, 64)
+# the block's input, as notebook 1 built it: class token + patch embeddings + positions
+z0 = model.embed(x)                                                 # (1, 17, 64)
 block = model.blocks[0]
 xn = block.norm1.forward(z0)            # the block normalises its input first (notebook 3)
 attn = block.attn

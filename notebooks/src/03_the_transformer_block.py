@@ -40,16 +40,10 @@ embeddings plus the position embedding. We take 64 test digits through an untrai
 ($D = 64$, MLP width $M = 128$).
 """),
 code(r"""
-def embed(model, x):
-    # the first block's input: [class token; patch embeddings] + position embedding
-    patches = model.patch_embed.forward(x)                                # (B, N-1, D)
-    cls = np.broadcast_to(model.params["cls_token"], (len(x), 1, patches.shape[2]))
-    return np.concatenate([cls, patches], axis=1) + model.params["pos_embed"]   # (B, N, D)
-
 x_train, y_train, x_test, y_test = load_mnist()
 x = normalize(x_test[:64])                       # (64, 1, 28, 28)
 model = VisionTransformer(ViTConfig(), seed=0)
-z0 = embed(model, x)
+z0 = model.embed(x)                              # [class token; patch embeddings] + positions
 print("z0", z0.shape, " (B, N, D)")
 """),
 md(r"""
@@ -238,7 +232,7 @@ def spread(z):
     # how different the tokens of each image are, relative to their size: 0 = all identical
     return np.linalg.norm(z - z.mean(axis=1, keepdims=True)) / np.linalg.norm(z)
 
-with_res = without_res = embed(deep, x)
+with_res = without_res = deep.embed(x)
 spreads = {"with residuals (the ViT)": [spread(with_res)], "without residuals": [spread(without_res)]}
 for blk in deep.blocks:
     with_res = blk.forward(with_res)

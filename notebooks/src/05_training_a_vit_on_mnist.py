@@ -40,8 +40,8 @@ from matplotlib.figure import Figure
 from numpyvit import (AdamW, DataParallel, SoftmaxCrossEntropy, TrainConfig, ViTConfig, VisionTransformer,
                       augment, clip_grad_norm, evaluate, iterate_batches, load_mnist, load_model, lr_at,
                       normalize, save_checkpoint)
-from numpyvit.plots import plot_confusion, plot_mistakes
-from numpyvit.train import PRESETS
+from numpyvit import PRESETS
+from numpyvit.insight.plots import plot_confusion, plot_mistakes
 """),
 md(r"""
 ## Data
@@ -61,8 +61,8 @@ md(r"""
 ## The recipe
 
 A preset is a pair of overrides: one for the model (`ViTConfig`) and one for the training
-run (`TrainConfig`). Every field carries a comment in `numpyvit/train.py` and
-`numpyvit/vit.py`; the ones that matter most are printed here.
+run (`TrainConfig`). Every field carries a comment in `numpyvit/training/trainer.py` and
+`numpyvit/models/vit.py`; the ones that matter most are printed here.
 """),
 code(r"""
 model_fields, train_fields = PRESETS["default" if FULL_RECIPE else "quick"]

@@ -32,13 +32,12 @@ ARTIFACT = Path("artifacts/vit_mnist.npz")      # saved by notebook 5
 FAST = os.environ.get("NUMPYVIT_FAST") == "1"   # set by the test suite only
 """),
 code(r"""
-from numpyvit import (TrainConfig, ViTConfig, VisionTransformer, attention_maps, attention_rollout, evaluate,
-                      load_mnist, load_model, normalize, patch_embed_components, pos_embed_similarity,
-                      rollout_map, sincos_pos_embed)
-from numpyvit.analysis import attention_distance_for_model, neighbour_similarity_summary, summarize
-from numpyvit.plots import (plot_attention_distance, plot_attention_maps, plot_patch_components,
-                            plot_pos_embed_similarity, plot_rollout)
-from numpyvit.train import PRESETS, train
+from numpyvit import (PRESETS, TrainConfig, ViTConfig, VisionTransformer, attention_maps, attention_rollout,
+                      evaluate, load_mnist, load_model, normalize, patch_embed_components, pos_embed_similarity,
+                      rollout_map, sincos_pos_embed, train)
+from numpyvit.insight.analysis import attention_distance_for_model, neighbour_similarity_summary, summarize
+from numpyvit.insight.plots import (plot_attention_distance, plot_attention_maps, plot_patch_components,
+                                    plot_pos_embed_similarity, plot_rollout)
 from IPython.display import display
 """),
 code(r"""
@@ -221,7 +220,7 @@ sharpen it.
 
 ## Summary
 
-`numpyvit.analysis.summarize` condenses the numbers behind figures 2 and 3 into a few
+`numpyvit.insight.analysis.summarize` condenses the numbers behind figures 2 and 3 into a few
 lines; `python -m numpyvit analyze <checkpoint>` writes all of these figures to a folder.
 """),
 code(r"""

@@ -17,15 +17,22 @@ class Linear(Module):
     """y = x W^T + b, applied to the last axis of x.
 
     x: (..., in) -> y: (..., out); weight (out, in), bias (out,), as in PyTorch's nn.Linear.
-    The weight may also be stored as (out, *in_shape) (the patch projection keeps a
-    convolution kernel (D, C, p, p)); it is used flattened to (out, in).
+    `weight_shape` stores the weight in another shape of the same size, (out, *in_shape):
+    the patch projection keeps a convolution kernel (D, C, p, p), timm's layout. It is used
+    flattened to (out, in), a view, so the two shapes share one array.
     """
 
-    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32,
+                 weight_shape=None):
         super().__init__(dtype)
         rng = rng if rng is not None else np.random.default_rng(0)
         self.in_features, self.out_features = in_features, out_features
-        self.add_param("weight", trunc_normal(rng, (out_features, in_features)))
+        weight_shape = (out_features, in_features) if weight_shape is None else tuple(weight_shape)
+        if weight_shape[0] != out_features or np.prod(weight_shape[1:]) != in_features:
+            raise ValueError(f"weight_shape={weight_shape} does not hold an ({out_features}, "
+                             f"{in_features}) weight: expected ({out_features}, ...) with "
+                             f"{in_features} entries per row")
+        self.add_param("weight", trunc_normal(rng, weight_shape))
         if bias:
             self.add_param("bias", np.zeros(out_features))
         self.x = None

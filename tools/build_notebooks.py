@@ -1,8 +1,8 @@
 """Write the teaching notebooks from the cell texts in notebooks/src/, then run them.
 
-    python notebooks/build_notebooks.py              # write all six and execute them in place
-    python notebooks/build_notebooks.py 02 05        # only the notebooks whose names start so
-    python notebooks/build_notebooks.py --no-execute # write the cells, keep them unexecuted
+    python tools/build_notebooks.py              # write all six and execute them in place
+    python tools/build_notebooks.py 02 05        # only the notebooks whose names start so
+    python tools/build_notebooks.py --no-execute # write the cells, keep them unexecuted
 
 The notebooks are generated so that they are easy to change and regenerate: edit a file
 in notebooks/src/ (one per notebook), run this script, commit the .ipynb it writes. Each
@@ -21,8 +21,8 @@ from textwrap import dedent
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-HERE = Path(__file__).resolve().parent
-SRC = HERE / "src"
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"   # the notebooks, run from here
+SRC = NOTEBOOK_DIR / "src"
 
 # The name of every notebook, in reading order, and its source file in notebooks/src/.
 NOTEBOOKS = [
@@ -101,7 +101,7 @@ def execute(nb, env):
     os.environ.update(env)
     try:
         NotebookClient(nb, timeout=1800, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": str(HERE)}}).execute()
+                       resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
     finally:
         os.environ.clear()
         os.environ.update(old)
@@ -120,14 +120,14 @@ def main(argv=None):
     env = {"NUMPYVIT_FAST": "1"} if args.fast else {}
     for name in names:
         nb = build(name)
-        path = HERE / f"{name}.ipynb"
+        path = NOTEBOOK_DIR / f"{name}.ipynb"
         if not args.no_execute:
             t0 = time.perf_counter()
             execute(nb, env)
             print(f"{name}: ran in {time.perf_counter() - t0:.0f} s", flush=True)
         nbformat.validate(nb)
         nbformat.write(nb, path)
-        print(f"wrote {path.relative_to(HERE.parent)} ({path.stat().st_size / 1e3:.0f} kB)", flush=True)
+        print(f"wrote {path.relative_to(NOTEBOOK_DIR.parent)} ({path.stat().st_size / 1e3:.0f} kB)", flush=True)
     return 0
 
 

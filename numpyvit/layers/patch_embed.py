@@ -52,11 +52,9 @@ class PatchEmbed(Module):
         self.grid = image_size // patch_size
         self.num_patches = self.grid * self.grid
         self.patchify = Patchify(patch_size, dtype=dtype)
-        self.proj = Linear(in_channels * patch_size * patch_size, dim, rng=rng, dtype=dtype)
-        # keep the kernel in convolution layout; Linear uses it flattened (a view)
-        conv_shape = (dim, in_channels, patch_size, patch_size)
-        self.proj.params["weight"] = self.proj.params["weight"].reshape(conv_shape)
-        self.proj.grads["weight"] = self.proj.grads["weight"].reshape(conv_shape)
+        # the kernel kept in convolution layout (D, C, p, p); Linear uses it flattened
+        self.proj = Linear(in_channels * patch_size * patch_size, dim, rng=rng, dtype=dtype,
+                           weight_shape=(dim, in_channels, patch_size, patch_size))
 
     def forward(self, x):
         return self.proj.forward(self.patchify.forward(x))    # (B, N, D)

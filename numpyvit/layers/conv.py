@@ -1,7 +1,9 @@
-"""The layers of a convolutional network: convolution, batch norm, ReLU, pooling.
+"""The layers of a convolutional network: convolution, batch norm and global average pooling
+(its ReLU is in activations.py).
 
-Shape legend: B batch, C channels, H, W height/width, k kernel, s stride, p padding,
-F output channels, Ho, Wo output height/width: Ho = (H + 2p - k) // s + 1.
+Shape legend: B batch, C channels, H, W height/width, k kernel, s stride, P padding (capital:
+the project's p is the ViT's patch size), F output channels, Ho, Wo output height/width:
+Ho = (H + 2P - k) // s + 1.
 
 The convolution is computed as one large matmul ("im2col"): every k x k window of the
 padded input is copied into a column, and the kernel, flattened to a (F, C*k*k) matrix,
@@ -15,7 +17,7 @@ from .module import Module
 
 
 def conv_output_size(size, kernel_size, stride, padding):
-    """Ho = (H + 2p - k) // s + 1: the number of window positions along one axis."""
+    """Ho = (H + 2P - k) // s + 1: the number of window positions along one axis."""
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
@@ -58,13 +60,13 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d expects inputs of shape (B, {self.in_channels}, H, W), "
                              f"got {x.shape}")
         B, C, H, W = x.shape
-        F, k, s, p = self.out_channels, self.kernel_size, self.stride, self.padding
-        Ho, Wo = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
+        F, k, s, P = self.out_channels, self.kernel_size, self.stride, self.padding
+        Ho, Wo = conv_output_size(H, k, s, P), conv_output_size(W, k, s, P)
         if Ho < 1 or Wo < 1:
-            raise ValueError(f"Conv2d: input {H}x{W} with padding={p} is smaller than "
+            raise ValueError(f"Conv2d: input {H}x{W} with padding={P} is smaller than "
                              f"kernel_size={k}")
         self.x_shape = x.shape
-        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x   # (B, C, H+2p, W+2p)
+        xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P))) if P else x   # (B, C, H+2P, W+2P)
         # every k x k window, without copying: a view with two extra axes
         win = sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s]  # (B, C, Ho, Wo, k, k)
         # im2col, the one copy: row (c, u, v) holds pixel (u, v) of channel c of every window.
@@ -80,7 +82,7 @@ class Conv2d(Module):
     def backward(self, dout):
         self.require_forward("cols")
         B, C, H, W = self.x_shape
-        F, k, s, p = self.out_channels, self.kernel_size, self.stride, self.padding
+        F, k, s, P = self.out_channels, self.kernel_size, self.stride, self.padding
         Ho, Wo = dout.shape[2:]
         dy = dout.transpose(1, 0, 2, 3).reshape(F, B * Ho * Wo)        # (F, B*Ho*Wo), copy
         w = self.params["weight"].reshape(F, C * k * k)                # (F, C*k*k), a view
@@ -95,11 +97,11 @@ class Conv2d(Module):
         # so its gradient is the sum over all such copies. One strided slice-add per kernel
         # offset (k*k of them, not one per pixel); windows overlap when s < k, hence +=.
         # Accumulated in (C, B, ...) order, the layout of dcols, so each add reads contiguously.
-        dxp = np.zeros((C, B, H + 2 * p, W + 2 * p), dtype=dcols.dtype)  # (C, B, H+2p, W+2p)
+        dxp = np.zeros((C, B, H + 2 * P, W + 2 * P), dtype=dcols.dtype)  # (C, B, H+2P, W+2P)
         for u in range(k):
             for v in range(k):
                 dxp[:, :, u:u + s * Ho:s, v:v + s * Wo:s] += dcols[:, u, v]   # (C, B, Ho, Wo)
-        dx = dxp[:, :, p:p + H, p:p + W].transpose(1, 0, 2, 3)         # (B, C, H, W), unpadded
+        dx = dxp[:, :, P:P + H, P:P + W].transpose(1, 0, 2, 3)         # (B, C, H, W), unpadded
         return np.ascontiguousarray(dx)
 
 
@@ -181,63 +183,6 @@ class BatchNorm2d(Module):
         mean_dout = (sum_dout / n)[:, None, None]                      # (C, 1, 1)
         mean_dout_xhat = (sum_dout_xhat / n)[:, None, None]            # (C, 1, 1)
         return scale * (dout - mean_dout - self.xhat * mean_dout_xhat)
-
-
-class ReLU(Module):
-    """relu(x) = max(x, 0); its derivative is 1 where x > 0, else 0 (0 at x = 0, as PyTorch).
-
-    Any shape in, same shape out. Forward keeps the boolean `mask` = x > 0.
-    """
-
-    def __init__(self, dtype=np.float32):
-        super().__init__(dtype)
-        self.mask = None
-
-    def forward(self, x):
-        self.mask = x > 0
-        return np.maximum(x, 0)
-
-    def backward(self, dout):
-        self.require_forward("mask")
-        return dout * self.mask
-
-
-class MaxPool2d(Module):
-    """y[b, c, i, j] = max of the k x k window x[b, c, k*i : k*i + k, k*j : k*j + k].
-
-    x: (B, C, H, W) -> y: (B, C, H/k, W/k). Only non-overlapping windows (stride = kernel_size)
-    with H, W divisible by k. The gradient goes to the window's maximum; on a tie, to the first
-    maximum in row-major window order (PyTorch also picks a single element). Forward keeps the
-    within-window index of the maximum, `argmax` (B, C, H/k, W/k).
-    """
-
-    def __init__(self, kernel_size=2, stride=2, dtype=np.float32):
-        super().__init__(dtype)
-        if stride != kernel_size:
-            raise ValueError(f"MaxPool2d supports only non-overlapping windows: stride={stride} "
-                             f"must equal kernel_size={kernel_size}")
-        self.kernel_size = kernel_size
-        self.argmax = self.x_shape = None
-
-    def forward(self, x):
-        B, C, H, W = x.shape
-        k = self.kernel_size
-        if H % k or W % k:
-            raise ValueError(f"MaxPool2d: input {H}x{W} is not divisible by kernel_size={k}")
-        windows = x.reshape(B, C, H // k, k, W // k, k)                # (B, C, Ho, k, Wo, k)
-        windows = windows.transpose(0, 1, 2, 4, 3, 5).reshape(B, C, H // k, W // k, k * k)
-        self.x_shape = x.shape
-        self.argmax = windows.argmax(axis=-1)                          # (B, C, Ho, Wo)
-        return np.take_along_axis(windows, self.argmax[..., None], axis=-1)[..., 0]
-
-    def backward(self, dout):
-        self.require_forward("argmax")
-        B, C, H, W = self.x_shape
-        k = self.kernel_size
-        dwindows = np.zeros((*dout.shape, k * k), dtype=dout.dtype)    # (B, C, Ho, Wo, k*k)
-        np.put_along_axis(dwindows, self.argmax[..., None], dout[..., None], axis=-1)
-        dx = dwindows.reshape(B, C, H // k, W // k, k, k)              # (B, C, Ho, Wo, k, k)
-        return dx.transpose(0, 1, 2, 4, 3, 5).reshape(B, C, H, W)      # (B, C, H, W)
 
 
 class GlobalAvgPool2d(Module):

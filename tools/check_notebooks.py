@@ -1,6 +1,6 @@
 """Check that the committed teaching notebooks carry their outputs, clean and small.
 
-    python -m numpyvit.tools.check_notebooks [PATH ...]
+    python tools/check_notebooks.py [PATH ...]
 
 PATH is a notebook or a folder of them; the default is notebooks/*.ipynb, looked for in the
 current directory and then in the source checkout this module belongs to. A notebook passes
@@ -68,7 +68,7 @@ def check_notebook(path, max_bytes=MAX_BYTES):
 
 def default_paths():
     """notebooks/*.ipynb under the current directory, else under the source checkout."""
-    for root in (Path("."), Path(__file__).resolve().parents[2]):   # "." prints short paths
+    for root in (Path("."), Path(__file__).resolve().parents[1]):   # "." prints short paths
         found = sorted((root / "notebooks").glob("*.ipynb"))
         if found:
             return found
@@ -83,7 +83,7 @@ def expand(paths):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m numpyvit.tools.check_notebooks",
+    parser = argparse.ArgumentParser(prog="python tools/check_notebooks.py",
                                      description="Check committed notebooks: executed, no errors, small.")
     parser.add_argument("paths", nargs="*", help="notebooks or folders (default: notebooks/*.ipynb)")
     parser.add_argument("--max-mb", type=float, default=MAX_BYTES / 1e6, help="size limit in MB (default 2)")

@@ -62,7 +62,7 @@ class TorchViT(nn.Module):
         if c.pos_embed == "learned":
             self.pos_embed = nn.Parameter(torch.zeros(1, N, c.dim))
         else:
-            from numpyvit.patch_embed import sincos_pos_embed
+            from numpyvit.layers.patch_embed import sincos_pos_embed
             grid = c.image_size // c.patch_size
             self.register_buffer("fixed_pos_embed", torch.from_numpy(sincos_pos_embed(c.dim, grid, np.float64)),
                                  persistent=False)

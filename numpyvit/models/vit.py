@@ -7,13 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Dropout
-from .block import Block
+from ..errors import ConfigError
+from ..layers.activations import Dropout
+from ..layers.block import Block
+from ..layers.linear import Linear
+from ..layers.module import Module, trunc_normal
+from ..layers.norm import LayerNorm
+from ..layers.patch_embed import PatchEmbed, sincos_pos_embed
 from .config import Config, check_positive_int
-from .linear import Linear
-from .module import Module, check_images, trunc_normal
-from .norm import LayerNorm
-from .patch_embed import PatchEmbed, sincos_pos_embed
+from .inputs import check_images
 
 
 @dataclass
@@ -36,20 +38,20 @@ class ViTConfig(Config):
                      "heads", "mlp_dim"):
             check_positive_int(name, getattr(self, name))
         if self.image_size % self.patch_size:
-            raise ValueError(f"image_size={self.image_size} is not divisible by "
+            raise ConfigError(f"image_size={self.image_size} is not divisible by "
                              f"patch_size={self.patch_size}")
         if self.dim % self.heads:
-            raise ValueError(f"dim={self.dim} is not divisible by heads={self.heads}")
+            raise ConfigError(f"dim={self.dim} is not divisible by heads={self.heads}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+            raise ConfigError(f"dropout={self.dropout!r} must be in [0, 1)")
         if self.pool not in ("cls", "mean"):
-            raise ValueError(f"pool={self.pool!r} must be 'cls' or 'mean'")
+            raise ConfigError(f"pool={self.pool!r} must be 'cls' or 'mean'")
         if self.pos_embed not in ("learned", "sincos"):
-            raise ValueError(f"pos_embed={self.pos_embed!r} must be 'learned' or 'sincos'")
+            raise ConfigError(f"pos_embed={self.pos_embed!r} must be 'learned' or 'sincos'")
         if self.pos_embed == "sincos" and self.dim % 4:
-            raise ValueError(f"dim={self.dim} must be divisible by 4 when pos_embed='sincos'")
+            raise ConfigError(f"dim={self.dim} must be divisible by 4 when pos_embed='sincos'")
         if not self.norm_eps > 0:
-            raise ValueError(f"norm_eps={self.norm_eps!r} must be positive")
+            raise ConfigError(f"norm_eps={self.norm_eps!r} must be positive")
 
     @property
     def num_patches(self):
@@ -80,26 +82,37 @@ class VisionTransformer(Module):
         else:  # fixed: a constant, not a parameter
             self.fixed_pos_embed = sincos_pos_embed(D, self.patch_embed.grid, dtype=self.dtype)
         self.pos_drop = Dropout(config.dropout, seed=seed, dtype=dtype)
+        # every Dropout gets its own mask generator: the model's seed for pos_drop, and seeds
+        # 10 apart for the blocks (a block's own dropouts take its seed + 0, 1, 2)
         self.blocks = [Block(D, config.heads, config.mlp_dim, dropout=config.dropout,
                              norm_eps=config.norm_eps, rng=rng, seed=seed + 10 * (i + 1), dtype=dtype)
                        for i in range(config.depth)]
         self.norm = LayerNorm(D, eps=config.norm_eps, dtype=dtype)
         self.head = Linear(D, config.num_classes, rng=rng, dtype=dtype)
-        self.image_shape = None
+        self.image_shape = self.tokens_shape = None
 
     def check_images(self, images):
         """Validate images (B, C, H, W) and return them in the model's dtype."""
         return check_images(images, self.config.in_channels, self.config.image_size, self.dtype)
 
-    def forward(self, images):
+    def position_embedding(self):
+        """The (1, N, D) position embedding added to the tokens: learned or fixed sin-cos."""
+        return self.params["pos_embed"] if "pos_embed" in self.params else self.fixed_pos_embed
+
+    def embed(self, images):
+        """The tokens the first block sees: patches embedded, the class token prepended, the
+        position embedding added (section 3.1, eq. 1). (B, C, H, W) -> (B, N, D).
+        Dropout (pos_drop) comes after this, in forward."""
         images = self.check_images(images)
         self.image_shape = images.shape
         B = images.shape[0]
         x = self.patch_embed.forward(images)                          # (B, N-1, D)
         cls = np.broadcast_to(self.params["cls_token"], (B, 1, x.shape[2]))
         x = np.concatenate([cls, x], axis=1)                          # (B, N, D)
-        x = x + (self.params["pos_embed"] if "pos_embed" in self.params else self.fixed_pos_embed)
-        x = self.pos_drop.forward(x)
+        return x + self.position_embedding()                          # (B, N, D)
+
+    def forward(self, images):
+        x = self.pos_drop.forward(self.embed(images))                 # (B, N, D)
         for block in self.blocks:
             x = block.forward(x)
         x = self.norm.forward(x)                                      # (B, N, D)

@@ -17,10 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
+from ..models.registry import build_model, model_kind
+
 FORMAT = "numpyvit-checkpoint-1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UsageError, ValueError):
     """A file that is missing, unreadable or not a numpyvit checkpoint."""
 
 
@@ -56,14 +59,6 @@ def _umask():
     return mask
 
 
-def model_kind(model):
-    """The architecture's name stored in the checkpoint ('vit', 'resnet'): build_model's key."""
-    kind = getattr(model, "kind", None)
-    if kind not in ("vit", "resnet"):
-        raise ValueError(f"cannot checkpoint a {type(model).__name__}: it has no known `kind` attribute")
-    return kind
-
-
 def load_checkpoint(path):
     """Read a checkpoint: returns a dict with 'model' (kind), 'config' (dict), 'state'
     (model tensors), 'optim' (optimiser state) and 'train' (dict)."""
@@ -92,23 +87,13 @@ def load_checkpoint(path):
     }
 
 
-def build_model(kind, config, seed=0, dtype=np.float32):
-    """A fresh model of the given kind ('vit', 'resnet') from a config dict."""
-    if kind == "vit":
-        from .vit import ViTConfig, VisionTransformer
-        return VisionTransformer(ViTConfig.from_dict(config), seed=seed, dtype=dtype)
-    if kind == "resnet":
-        from .resnet import ResNet, ResNetConfig
-        return ResNet(ResNetConfig.from_dict(config), seed=seed, dtype=dtype)
-    raise CheckpointError(f"unknown model kind {kind!r}: expected 'vit' or 'resnet'")
-
-
 def load_model(path, dtype=np.float32):
     """The trained model stored in a checkpoint (or a run folder's last.npz), in eval mode."""
     ckpt = load_checkpoint(path)
-    model = build_model(ckpt["model"], ckpt["config"], dtype=dtype)
     try:
+        model = build_model(ckpt["model"], ckpt["config"], dtype=dtype)
         model.load_state_dict(ckpt["state"])
-    except (KeyError, ValueError) as e:
-        raise CheckpointError(f"{ckpt['path']}: weights do not fit the stored config: {e}") from None
+    except (KeyError, ValueError) as e:     # an unknown kind, a config or weights that do not fit
+        raise CheckpointError(f"{ckpt['path']}: its model cannot be rebuilt from the stored kind, "
+                              f"config and weights: {e}") from None
     return model.eval()

@@ -1,7 +1,8 @@
-"""Training: the loop, evaluation, presets, metrics and checkpoints of a run folder.
+"""Training: the loop, evaluation, presets, progress, metrics and checkpoints of a run folder.
 
-A run folder holds config.json, metrics.jsonl (one JSON object per epoch), last.npz (the
-checkpoint, rewritten atomically every epoch) and, at the end, curves.png.
+A run folder holds config.json, metrics.jsonl (one JSON object per epoch) and last.npz (the
+checkpoint, rewritten atomically every epoch). The trainer draws nothing: the command line
+adds curves.png from metrics.jsonl.
 """
 import json
 import math
@@ -13,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import build_model, load_checkpoint, save_checkpoint
-from .config import Config, check_positive_int
-from .data import augment, normalize
-from .loss import SoftmaxCrossEntropy
+from ..errors import ConfigError, UsageError
+from ..layers.loss import SoftmaxCrossEntropy
+from ..models.config import Config, check_positive_int
+from ..models.registry import build_model
+from .augment import augment
+from .checkpoint import save_checkpoint
+from .data import class_balanced_subset, normalize
 from .optim import AdamW, clip_grad_norm, lr_at
 from .parallel import DataParallel, available_cores
 
@@ -47,11 +51,11 @@ class TrainConfig(Config):
                      "clip_grad", "train_subset", "max_steps"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.number)) and value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name}={value!r} must be a number >= 0")
+                raise ConfigError(f"{name}={value!r} must be a number >= 0")
         if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing={self.label_smoothing!r} must be in [0, 1)")
+            raise ConfigError(f"label_smoothing={self.label_smoothing!r} must be in [0, 1)")
         if self.min_lr > self.lr:
-            raise ValueError(f"min_lr={self.min_lr} must not exceed lr={self.lr}")
+            raise ConfigError(f"min_lr={self.min_lr} must not exceed lr={self.lr}")
 
 
 
@@ -63,8 +67,8 @@ PRESETS = {
 }
 
 
-class TrainingDiverged(RuntimeError):
-    pass
+class TrainingDiverged(UsageError, RuntimeError):
+    """The loss became NaN or infinite: the recipe (usually the learning rate) does not train."""
 
 
 class StopRequest:
@@ -90,25 +94,6 @@ class StopRequest:
     def __exit__(self, *exc):
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
-
-
-def class_balanced_subset(labels, size, seed):
-    """Indices of `size` examples, the same number from each class (seeded). A size of the
-    whole set or more returns every index: MNIST's classes are not exactly balanced."""
-    if size >= len(labels):
-        return np.arange(len(labels))
-    classes = np.unique(labels)
-    per_class = size // len(classes)
-    if per_class < 1:
-        raise ValueError(f"train_subset={size} is smaller than the number of classes ({len(classes)})")
-    rng = np.random.default_rng([seed, 12345])
-    picked = []
-    for c in classes:
-        idx = np.flatnonzero(labels == c)
-        if len(idx) < per_class:
-            raise ValueError(f"train_subset={size} needs {per_class} images of class {c}, only {len(idx)} exist")
-        picked.append(rng.choice(idx, per_class, replace=False))
-    return np.sort(np.concatenate(picked))
 
 
 def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0, workers=None):
@@ -155,14 +140,41 @@ def set_model_rng_states(net, states):
             m.rng.bit_generator.state = states[name]
 
 
-def progress_bar(total, desc, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True, file=sys.stderr)
+class Progress:
+    """Progress through one epoch's steps, fitted to where the output goes.
+
+    On a terminal, a live bar (tqdm) with the running loss, accuracy and speed. Anywhere else
+    (a log file, CI, a notebook's subprocess) a bar's carriage-return redraws would each become
+    a line of their own, hundreds per epoch, so it prints one plain line at each quarter of the
+    epoch instead; the epoch's summary line is the trainer's log.
+    """
+
+    def __init__(self, total, desc, first=0, stream=None):
+        self.total, self.desc = total, desc
+        self.stream = stream if stream is not None else sys.stderr
+        self.bar = None
+        if self.stream.isatty():
+            try:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, initial=first, desc=desc, unit="step", leave=False,
+                                dynamic_ncols=True, file=self.stream)
+            except ImportError:       # no tqdm: plain lines on the terminal too
+                pass
+        self.marks = {total * k // 4 for k in (1, 2, 3)} - {0}
+
+    def update(self, done, stats):
+        """`done` steps of this epoch are finished; stats() -> {name: text} for the display."""
+        if self.bar is not None:
+            self.bar.update(1)
+            if done % 10 == 0:
+                self.bar.set_postfix(stats())
+        elif done in self.marks:
+            shown = "  ".join(f"{k} {v}" for k, v in stats().items())
+            print(f"{self.desc}: step {done}/{self.total}  {shown}", file=self.stream, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 def train(model_kind, model_config, train_config, data, out_dir, resume=None, progress=True,
@@ -191,7 +203,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     n = len(x_train)
     steps_per_epoch = n // cfg.batch_size
     if steps_per_epoch < 1:
-        raise ValueError(f"batch_size={cfg.batch_size} is larger than the training set ({n} images)")
+        raise ConfigError(f"batch_size={cfg.batch_size} is larger than the training set ({n} images)")
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:                     # the schedule then ends at max_steps, as does the run
         total_steps = min(total_steps, cfg.max_steps)
@@ -244,9 +256,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
             first = start_step if epoch == start_epoch else 0
             if first == 0:
                 partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "train_s": 0.0}
-            bar = progress_bar(end, f"epoch {epoch + 1}/{cfg.epochs}", progress)
-            if bar is not None:
-                bar.update(first)
+            bar = Progress(end, f"epoch {epoch + 1}/{cfg.epochs}", first) if progress else None
             for i in range(first, end):
                 if stop.requested:
                     if bar is not None:
@@ -276,11 +286,10 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                 partial["seen"] += len(yb)
                 partial["train_s"] += time.perf_counter() - t0
                 if bar is not None:
-                    bar.update(1)
-                    if i % 10 == 0:
-                        bar.set_postfix(loss=f"{partial['loss_sum'] / partial['seen']:.4f}",
-                                        acc=f"{partial['correct'] / partial['seen']:.4f}",
-                                        img_s=f"{partial['seen'] / max(partial['train_s'], 1e-9):.0f}")
+                    bar.update(i + 1, lambda: {
+                        "loss": f"{partial['loss_sum'] / partial['seen']:.4f}",
+                        "acc": f"{partial['correct'] / partial['seen']:.4f}",
+                        "img/s": f"{partial['seen'] / max(partial['train_s'], 1e-9):.0f}"})
             if bar is not None:
                 bar.close()
 
@@ -307,8 +316,6 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
             log(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {row['train_loss']:.4f} "
                 f"acc {row['train_acc']:.4f}  {test}  "
                 f"lr {row['lr']:.2e}  {row['epoch_s']:.1f}s  {row['img_per_s']:.0f} img/s")
-    if metrics:
-        save_curves(out_dir / "curves.png", metrics)
     return model, metrics
 
 
@@ -317,13 +324,3 @@ def write_metrics(path, metrics):
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(json.dumps(row) + "\n" for row in metrics))
     tmp.replace(path)
-
-
-def save_curves(path, metrics):
-    try:
-        from .plots import plot_curves
-    except ImportError:       # matplotlib missing: the numbers are in metrics.jsonl
-        return None
-    fig = plot_curves(metrics)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path

@@ -20,30 +20,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import load_checkpoint
-from .train import TrainConfig, train
+from ..errors import ConfigError
+from ..models.registry import MODEL_KINDS, config_class
+from ..training.checkpoint import load_checkpoint
+from ..training.trainer import TrainConfig, train
 
 DEFAULT_SIZES = (1000, 3000, 10000, 30000, 60000)
-DEFAULT_MODELS = ("vit", "resnet")
+DEFAULT_MODELS = MODEL_KINDS
 FIELDS = ["model", "train_size", "seed", "steps", "epochs", "parameters", "test_acc", "test_error",
           "train_loss", "wall_s"]
-
-
-def default_model_config(kind):
-    if kind == "vit":
-        from .vit import ViTConfig
-        return ViTConfig().to_dict()
-    if kind == "resnet":
-        from .resnet import ResNetConfig
-        return ResNetConfig().to_dict()
-    raise ValueError(f"model={kind!r} must be 'vit' or 'resnet'")
 
 
 def run_config(train_size, steps, batch_size, seed, base):
     """The TrainConfig of one run: as many epochs over the subset as make `steps` steps."""
     steps_per_epoch = train_size // batch_size
     if steps_per_epoch < 1:
-        raise ValueError(f"train size {train_size} is smaller than batch_size={batch_size}")
+        raise ConfigError(f"train size {train_size} is smaller than batch_size={batch_size}")
     epochs = max(1, math.ceil(steps / steps_per_epoch))
     # the same warm-up in steps for every run (5% of them), not in epochs of unequal length;
     # test-set evaluation ~10 times per run at most: at 1k images an epoch is only 7 steps
@@ -55,24 +47,24 @@ def run_config(train_size, steps, batch_size, seed, base):
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0,), steps=3000,
                batch_size=128, model_configs=None, train_overrides=None, progress=True, log=print,
                workers=None):
-    """Run (or resume) the experiment; write results.csv and data_scale.png; return the rows."""
+    """Run (or resume) the experiment, writing results.csv as each run ends; return the rows.
+    The figure is drawn by the caller (insight.plots.plot_data_scale of summarize(rows))."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     n_train = len(data[0])
     for size in sizes:
         if not 10 <= size <= n_train:
-            raise ValueError(f"train size {size} must lie between 10 and the {n_train} training images")
+            raise ConfigError(f"train size {size} must lie between 10 and the {n_train} training images")
     base = {"shift": 2, "rotate": 10.0, "scale": 0.1, **(train_overrides or {})}
     rows = []
     for seed in seeds:
         for size in sizes:
             for kind in models:
                 cfg = run_config(size, steps, batch_size, seed, base)
-                model_config = (model_configs or {}).get(kind) or default_model_config(kind)
+                model_config = (model_configs or {}).get(kind) or config_class(kind)().to_dict()
                 run_dir = out_dir / f"{kind}-n{size}-s{seed}"
                 rows.append(_run_one(kind, model_config, cfg, data, run_dir, progress, log, workers))
                 write_results(out_dir / "results.csv", rows)
-    save_plot(out_dir / "data_scale.png", rows)
     return rows
 
 
@@ -81,7 +73,7 @@ def _run_one(kind, model_config, cfg, data, run_dir, progress, log, workers=None
     if (run_dir / "last.npz").exists():
         resume = load_checkpoint(run_dir)
         if resume["train"].get("train_config") != cfg.to_dict():
-            raise ValueError(f"{run_dir} holds a run with another config; move it away or use another --out")
+            raise ConfigError(f"{run_dir} holds a run with another config; move it away or use another --out")
     steps = min(cfg.epochs * (cfg.train_subset // cfg.batch_size), cfg.max_steps or float("inf"))
     done = resume is not None and resume["train"]["epoch"] * (cfg.train_subset // cfg.batch_size) >= steps
     log(f"{kind} on {cfg.train_subset} images, seed {cfg.seed}: {cfg.epochs} epochs, {steps} steps"
@@ -118,31 +110,3 @@ def summarize(rows):
         out.setdefault(r["model"], {}).setdefault(r["train_size"], []).append(r["test_error"])
     return {m: {n: (float(np.mean(e)), float(np.min(e)), float(np.max(e)), len(e)) for n, e in sorted(d.items())}
             for m, d in out.items()}
-
-
-def save_plot(path, rows):
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
-    ax = fig.subplots()
-    for model, by_size in summarize(rows).items():
-        sizes = np.array(list(by_size))
-        mean, lo, hi = (np.array([v[i] for v in by_size.values()]) for i in range(3))
-        ax.plot(sizes, 100 * mean, "o-", label=model)
-        if any(v[3] > 1 for v in by_size.values()):
-            ax.fill_between(sizes, 100 * lo, 100 * hi, alpha=0.2)
-    from matplotlib.ticker import FuncFormatter
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    plain = FuncFormatter(lambda v, _: f"{v:g}")       # 0.5, 1, 2 rather than 5x10^-1
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(plain)
-        axis.set_minor_formatter(plain if axis is ax.yaxis else FuncFormatter(lambda v, _: ""))
-    ax.set_xlabel("training images (class-balanced subset of MNIST)")
-    ax.set_ylabel("test error (%)")
-    seeds = len({r["seed"] for r in rows})
-    ax.set_title(f"test error against training-set size ({seeds} seed{'s' if seeds > 1 else ''}"
-                 f"{', range shaded' if seeds > 1 else ''})")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    fig.savefig(path, dpi=120)
-    return path

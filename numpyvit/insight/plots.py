@@ -1,4 +1,5 @@
-"""Figures: the ViT paper's section 4.5 analyses, training curves, confusion matrix, mistakes.
+"""Figures: the ViT paper's section 4.5 analyses, training curves, confusion matrix, mistakes,
+the data-scale experiment and the speed sweep.
 
 One function per figure; each returns a matplotlib Figure and never calls show(). We build
 `matplotlib.figure.Figure` objects directly, without pyplot: no global figure state and no
@@ -10,15 +11,13 @@ class token), g grid side (N = g*g + 1), H, W image height/width, C channels, p 
 K classes. Layer and head indices passed in are 0-based; figures label them 1-based, as the
 paper does.
 """
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 from matplotlib import patheffects
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from . import analysis
-from .data import normalize
 
 HEAT_CMAP = "inferno"     # attention: dark = little, bright = much
 # the digit's outline over a heat map: white with a black edge reads on dark and bright colours
@@ -263,7 +262,6 @@ def plot_curves(metrics):
            for key in keys}
     fig = Figure(figsize=(9.0, 3.5), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
-    from matplotlib.ticker import MaxNLocator
     for ax, name in ((ax_loss, "loss"), (ax_acc, "acc")):
         # the trainer measures train figures on the augmented batches while the epoch runs
         ax.plot(col["epoch"], col[f"train_{name}"], "o-", ms=3, label="train (augmented, during epoch)")
@@ -359,60 +357,54 @@ def plot_mistakes(images, labels, preds, probs=None, max_images=25):
     return fig
 
 
-def save_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110):
-    """Run every section 4.5 analysis on `images_uint8` and write figures, arrays and a summary.
+def plot_data_scale(summary):
+    """Test error against training-set size, one line per model, the range over seeds shaded.
 
-    images_uint8: (B, H, W) raw pixels 0..255 (e.g. 128 MNIST test images); labels: (B,) or None.
-    Attention distance uses all B images; the attention-map figure shows the first image and
-    the rollout figure the first n_show. Writes into out_dir:
-    attention_maps.png, attention_rollout.png, attention_distance.png, pos_embed_similarity.png,
-    patch_embed_components.png, analysis.npz (plain arrays: distances, similarity, components,
-    ratios, rollout_maps, shown_images, shown_labels) and summary.txt. Returns the summary text.
+    summary: {model: {train size: (mean error, min error, max error, seeds)}}, as
+    numpyvit.experiments.data_scale.summarize returns it.
     """
-    raw = _gray_images(images_uint8, "images_uint8")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = model.config
-    grid = model.patch_embed.grid
-    B = raw.shape[0]
-    shown = min(n_show, B)
-    shown_labels = np.asarray(labels)[:shown] if labels is not None else None
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    seeds = max((v[3] for by_size in summary.values() for v in by_size.values()), default=1)
+    for model, by_size in summary.items():
+        sizes = np.array(list(by_size))
+        mean, lo, hi = (np.array([v[i] for v in by_size.values()]) for i in range(3))
+        ax.plot(sizes, 100 * mean, "o-", label=model)
+        if seeds > 1:
+            ax.fill_between(sizes, 100 * lo, 100 * hi, alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")       # 0.5, 1, 2 rather than 5x10^-1
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(plain if axis is ax.yaxis else FuncFormatter(lambda v, _: ""))
+    ax.set_xlabel("training images (class-balanced subset of MNIST)")
+    ax.set_ylabel("test error (%)")
+    ax.set_title(f"test error against training-set size ({seeds} seed{'s' if seeds > 1 else ''}"
+                 f"{', range shaded' if seeds > 1 else ''})")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return fig
 
-    att = analysis.attention_maps(model, normalize(raw))               # (L, B, h, N, N)
-    distances = analysis.mean_attention_distance(att, cfg.patch_size, grid)   # (L, h)
-    maps = analysis.rollout_map(analysis.attention_rollout(att[:, :shown]), grid)  # (shown, g, g)
-    if "pos_embed" in model.params:
-        pos, pos_title = model.params["pos_embed"], "Learned position embedding: cosine similarity"
-    else:
-        pos, pos_title = (model.fixed_pos_embed,
-                          "Fixed 2-D sin-cos position embedding (not learned):\ncosine similarity")
-    sim = analysis.pos_embed_similarity(pos, grid)                      # (g, g, g, g)
-    components, ratios = analysis.patch_embed_components(model.patch_embed.proj.params["weight"])
 
-    first = f" (label {shown_labels[0]})" if shown_labels is not None else ""
-    figures = {
-        "attention_maps.png": plot_attention_maps(
-            raw[0], att[:, 0], title=f"Attention of the class token to each patch, first image{first}"),
-        "attention_rollout.png": plot_rollout(raw[:shown], maps, shown_labels),
-        "attention_distance.png": plot_attention_distance(distances, cfg.patch_size, grid),
-        "pos_embed_similarity.png": plot_pos_embed_similarity(sim, pos_title),
-        "patch_embed_components.png": plot_patch_components(components, ratios, k=28),
-    }
-    for name, fig in figures.items():
-        fig.savefig(out / name, dpi=dpi)
-
-    np.savez(out / "analysis.npz", distances=distances, similarity=sim, components=components,
-             ratios=ratios, rollout_maps=maps, shown_images=raw[:shown],
-             shown_labels=shown_labels if shown_labels is not None else np.zeros(0, dtype=np.int64))
-
-    top = min(3, len(ratios))
-    summary = "\n".join([
-        f"numpyvit analysis on {B} images: depth {cfg.depth}, heads {cfg.heads}, "
-        f"patch {cfg.patch_size} px ({grid}x{grid} grid), pos_embed '{cfg.pos_embed}'",
-        analysis.summarize(distances, sim),
-        f"Patch embedding filters: the first {top} principal components explain "
-        f"{100 * ratios[:top].sum():.1f}% of their variance "
-        f"({', '.join(f'{100 * r:.1f}%' for r in ratios[:top])}).",
-    ]) + "\n"
-    (out / "summary.txt").write_text(summary)
-    return summary
+def plot_sweep(table):
+    """Training images/s against batch size (left) and tokens per image (right), one line per
+    implementation. table: rows {'sweep': 'batch' or 'patch', 'batch', 'tokens', 'impl',
+    'train_img_s'}, as benchmarks/bench.py --sweep measures them."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    for ax, kind, xlabel in ((fig.add_subplot(1, 2, 1), "batch", "batch size"),
+                             (fig.add_subplot(1, 2, 2), "patch", "tokens (patches) per image: patch 14, 7, 4")):
+        for impl in sorted({r["impl"] for r in table}):
+            pts = [r for r in table if r["sweep"] == kind and r["impl"] == impl]
+            if not pts:                # an implementation timed in one sweep only
+                continue
+            xs = [r["batch"] if kind == "batch" else r["tokens"] for r in pts]
+            ax.plot(xs, [r["train_img_s"] for r in pts], "o-", label=impl)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("training images/s")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.axes[0].set_title("cost per image against batch size")
+    fig.axes[1].set_title("more tokens: attention grows as N^2")
+    return fig

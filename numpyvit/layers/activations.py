@@ -1,4 +1,4 @@
-"""Element-wise activations."""
+"""Element-wise activations (GELU for the ViT, ReLU for the ResNet) and dropout."""
 import math
 
 import numpy as np
@@ -80,3 +80,22 @@ class Dropout(Module):
 
     def backward(self, dout):
         return dout * self.mask if self.active else dout
+
+
+class ReLU(Module):
+    """relu(x) = max(x, 0); its derivative is 1 where x > 0, else 0 (0 at x = 0, as PyTorch).
+
+    Any shape in, same shape out. Forward keeps the boolean `mask` = x > 0.
+    """
+
+    def __init__(self, dtype=np.float32):
+        super().__init__(dtype)
+        self.mask = None
+
+    def forward(self, x):
+        self.mask = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, dout):
+        self.require_forward("mask")
+        return dout * self.mask

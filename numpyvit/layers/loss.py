@@ -4,6 +4,8 @@ Shape legend: B batch, K classes.
 """
 import numpy as np
 
+from .attention import softmax
+
 
 class SoftmaxCrossEntropy:
     """loss = -mean_b sum_k q_bk log softmax(z_b)_k,  q = (1 - eps) onehot(y) + eps / K.
@@ -28,12 +30,15 @@ class SoftmaxCrossEntropy:
             raise ValueError(f"labels must be integers of shape ({B},), got {labels.dtype} {labels.shape}")
         if labels.size and (labels.min() < 0 or labels.max() >= K):
             raise ValueError(f"labels must lie in [0, {K}), got values from {labels.min()} to {labels.max()}")
-        shifted = logits - logits.max(axis=1, keepdims=True)         # stable: max logit is 0
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        probs = softmax(logits)                                      # (B, K)
+        # a probability that underflowed to 0 (a logit ~90 below the largest in float32) counts
+        # as the smallest positive float: its loss term is capped (~87 in float32, ~708 in
+        # float64) rather than infinite; the gradient, probs - targets, is exact either way
+        log_probs = np.log(np.maximum(probs, np.finfo(probs.dtype).tiny))
         eps = self.label_smoothing
         targets = np.full_like(logits, eps / K)
         targets[np.arange(B), labels] += 1.0 - eps
-        self.probs, self.targets = np.exp(log_probs), targets
+        self.probs, self.targets = probs, targets
         return float(-(targets * log_probs).sum() / B)
 
     def backward(self, dloss=1.0):

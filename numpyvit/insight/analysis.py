@@ -7,6 +7,7 @@
 - pos_embed_similarity: cosine similarity between position embeddings (Figure 7 centre).
 - patch_embed_components: principal components of the patch embedding filters (Figure 7 left).
 - neighbour_similarity_summary, summarize: the same findings as numbers and text.
+- confusion_matrix: which digits are mistaken for which.
 
 NumPy only: the figures live in plots.py.
 
@@ -22,7 +23,7 @@ HEAD_FUSIONS = ("mean", "max", "min")
 def attention_maps(model, images, batch_size=256):
     """Every block's softmax attention weights for `images`: (L, B, h, N, N).
 
-    images: normalised float (B, C, H, W), e.g. numpyvit.data.normalize(x_uint8).
+    images: normalised float (B, C, H, W), e.g. numpyvit.normalize(x_uint8).
     The model runs in eval mode (no dropout), `batch_size` images at a time so that memory
     stays bounded; its training flag is restored afterwards. Each row of the result sums to 1:
     result[l, b, k, i] is how query token i of image b spreads head k's attention in block l.
@@ -291,3 +292,10 @@ def summarize(distances, sim):
     lines.append(f"Position embeddings: {verdict}")
     lines.append(f"  ({numbers}).")
     return "\n".join(lines)
+
+
+def confusion_matrix(labels, preds, k):
+    """(k, k) counts: row = true class, column = predicted class; the diagonal is correct."""
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (np.asarray(labels, dtype=np.int64), np.asarray(preds, dtype=np.int64)), 1)
+    return cm

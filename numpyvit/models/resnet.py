@@ -14,10 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConfigError
+from ..layers.activations import ReLU
+from ..layers.conv import BatchNorm2d, Conv2d, GlobalAvgPool2d
+from ..layers.linear import Linear
+from ..layers.module import Module
 from .config import Config, check_positive_int
-from .conv import BatchNorm2d, Conv2d, GlobalAvgPool2d, ReLU
-from .linear import Linear
-from .module import Module, check_images
+from .inputs import check_images
 
 
 @dataclass
@@ -37,12 +40,12 @@ class ResNetConfig(Config):
         for name in ("widths", "blocks_per_stage"):
             value = getattr(self, name)
             if not isinstance(value, (tuple, list)) or not value:
-                raise ValueError(f"{name}={value!r} must be a non-empty tuple of positive integers")
+                raise ConfigError(f"{name}={value!r} must be a non-empty tuple of positive integers")
             for i, v in enumerate(value):
                 check_positive_int(f"{name}[{i}]", v)
             setattr(self, name, tuple(value))       # a list (from JSON) becomes a tuple
         if len(self.widths) != len(self.blocks_per_stage):
-            raise ValueError(f"widths={self.widths} and blocks_per_stage={self.blocks_per_stage} "
+            raise ConfigError(f"widths={self.widths} and blocks_per_stage={self.blocks_per_stage} "
                              f"must have the same length (one entry per stage)")
 
 

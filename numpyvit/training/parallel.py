@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .config import check_positive_int
+from ..models.config import check_positive_int
 
 _blas_controller = None
 

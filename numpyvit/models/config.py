@@ -1,8 +1,10 @@
 """What the config dataclasses (ViTConfig, ResNetConfig, TrainConfig) share: conversion to and
-from the plain dicts stored as JSON in checkpoints, and the positive-integer check."""
+from the plain dicts stored as JSON in checkpoints, and the project's one positive-integer check."""
 from dataclasses import asdict, fields
 
 import numpy as np
+
+from ..errors import ConfigError
 
 
 class Config:
@@ -15,10 +17,11 @@ class Config:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown {cls.__name__} fields {unknown}; known: {sorted(known)}")
+            raise ConfigError(f"unknown {cls.__name__} fields {unknown}; known: {sorted(known)}")
         return cls(**d)
 
 
 def check_positive_int(name, value):
+    """Raise ConfigError naming `name` unless value is an int (not a bool) greater than 0."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
+        raise ConfigError(f"{name}={value!r} must be a positive integer")

@@ -1,0 +1,4 @@
+"""What a model has learned, measured (analysis.py, NumPy only) and drawn (plots.py, matplotlib).
+
+Imports only the layers, the models, numpy and matplotlib: never the training code.
+"""

@@ -1,1 +1,0 @@
-"""Maintenance tools that ship with numpyvit but are not part of the model: the notebook check."""
