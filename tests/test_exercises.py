@@ -40,6 +40,50 @@ def test_answer_key_passes_against_reference_and_numerical_gradient(name, capsys
     assert "FAIL" not in out and "hint" not in out, out
 
 
+def package_backward(name):
+    """The package's own backward pass, called through the exercise's signature."""
+    from numpyvit import GELU, LayerNorm, Linear, SoftmaxCrossEntropy
+    from numpyvit.attention import softmax_backward
+    from numpyvit.exercises import _attention_reference
+
+    def linear_backward(x, W, dout):
+        layer = Linear(W.shape[1], W.shape[0], dtype=np.float64)
+        layer.params["weight"][...] = W
+        layer.forward(x)
+        dx = layer.backward(dout)
+        return dx, layer.grads["weight"], layer.grads["bias"]
+
+    def cross_entropy_backward(logits, labels):
+        loss = SoftmaxCrossEntropy()
+        loss.forward(logits, labels)
+        return loss.backward()
+
+    def layernorm_backward(x, weight, dout, eps):
+        layer = LayerNorm(x.shape[-1], eps=eps, dtype=np.float64)
+        layer.params["weight"][...] = weight
+        layer.forward(x)
+        dx = layer.backward(dout)
+        return dx, layer.grads["weight"], layer.grads["bias"]
+
+    def gelu_backward(x, dout):
+        layer = GELU(dtype=np.float64)
+        layer.forward(x)
+        return layer.backward(dout)
+
+    def attention_backward(q, k, v, dout):
+        return _attention_reference({"q": q, "k": k, "v": v}, dout)
+
+    return {"linear_backward": linear_backward, "softmax_backward": softmax_backward,
+            "cross_entropy_backward": cross_entropy_backward, "layernorm_backward": layernorm_backward,
+            "gelu_backward": gelu_backward, "attention_backward": attention_backward}[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_package_layers_pass_so_every_reference_agrees_with_the_numerical_gradient(name, capsys):
+    passed, out = run(capsys, name, package_backward(name))
+    assert passed, out
+
+
 def test_names_list_the_six_exercises_in_notebook_order():
     assert NAMES == ("linear_backward", "softmax_backward", "cross_entropy_backward",
                      "layernorm_backward", "gelu_backward", "attention_backward")
