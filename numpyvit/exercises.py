@@ -355,6 +355,14 @@ def _factor_hint(a, r):
     return f"it is {c:.6g} times the right value: a constant factor is missing or extra"
 
 
+def _innermost_function(error):
+    """The name of the function whose code raised `error` (the last frame of its traceback)."""
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_name
+
+
 def _run(ex, fn):
     """(passed, lines): the verdict, a one-line summary, then indented details and hints."""
     if not callable(fn):
@@ -369,7 +377,13 @@ def _run(ex, fn):
         where = f"  on case {c} of {len(cases)}: {_describe(ex, inputs, dout)}"
         try:
             result = _call(ex, fn, inputs, dout)
-        except NotImplementedError:
+        except NotImplementedError as e:
+            raised_in = _innermost_function(e)
+            if raised_in != getattr(fn, "__name__", raised_in):
+                # e.g. attention_backward calling a softmax_backward stub
+                return False, [f"not implemented yet: it calls {raised_in}, which raises "
+                               f"NotImplementedError. Write {raised_in} first, run its cell, then "
+                               f"run this check again."]
             return False, ["not implemented yet. This FAIL is expected until you write the function: "
                            "fill it in, run its cell, then run this check again."]
         except Exception as e:                   # the learner's bug, reported, never raised

@@ -186,6 +186,17 @@ def test_not_implemented_stub_fails_as_not_implemented_yet(capsys):
     assert "FAIL gelu_backward: not implemented yet. This FAIL is expected until you write" in out, out
 
 
+def test_a_stub_called_from_inside_is_named(capsys):
+    def softmax_backward(att, datt):
+        raise NotImplementedError
+
+    def attention_backward(q, k, v, dout):
+        return softmax_backward(q, dout)           # relies on exercise 2, not written yet
+    passed, out = run(capsys, "attention_backward", attention_backward)
+    assert not passed
+    assert "not implemented yet: it calls softmax_backward, which raises NotImplementedError" in out, out
+
+
 def test_a_function_that_raises_fails_with_the_exception_type_and_message(capsys):
     def linear_backward(x, W, dout):
         return dout @ W.T, None, None              # a wrong transpose: matmul raises
