@@ -74,19 +74,9 @@ def gradcheck(module, x, args=(), seed=0, h=1e-3, max_checks=40, floor=1e-8, ver
 
     rows = []
     for name, value, analytic in tensors:
-        flat, grad_flat = value.reshape(-1), analytic.reshape(-1)
-        idx = _sample(flat.size, max_checks, rng)
-        numeric = np.empty(len(idx))
-        for j, i in enumerate(idx):
-            old = flat[i]
-            f = {}
-            for step in (-2, -1, 1, 2):
-                flat[i] = old + step * h
-                f[step] = loss()
-            flat[i] = old
-            # the fourth-order central difference of the module docstring
-            numeric[j] = (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * h)
-        a = grad_flat[idx]
+        idx = _sample(value.size, max_checks, rng)
+        numeric = numerical_gradient(loss, value, h, idx)
+        a = analytic.reshape(-1)[idx]
         abs_err = np.abs(a - numeric)
         zero = np.abs(a) + np.abs(numeric) < floor
         rel_err = abs_err[~zero] / (np.abs(a) + np.abs(numeric))[~zero]
@@ -95,6 +85,29 @@ def gradcheck(module, x, args=(), seed=0, h=1e-3, max_checks=40, floor=1e-8, ver
     if verbose:
         print(format_table(rows))
     return rows
+
+
+def numerical_gradient(loss, x, h=1e-3, indices=None):
+    """dloss/dx by the fourth-order central difference of the module docstring, at the flat
+    `indices` of x (default: every entry), as a flat array.
+
+    loss: a function of no arguments that reads x; x (float64) is nudged in place, one entry
+    at a time, and restored.
+    """
+    flat = x.reshape(-1)
+    if not np.shares_memory(flat, x):
+        raise ValueError("numerical_gradient needs an x whose reshape(-1) is a view (a contiguous array)")
+    indices = np.arange(flat.size) if indices is None else indices
+    grad = np.empty(len(indices))
+    for j, i in enumerate(indices):
+        old = flat[i]
+        f = {}
+        for step in (-2, -1, 1, 2):
+            flat[i] = old + step * h
+            f[step] = loss()
+        flat[i] = old
+        grad[j] = (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * h)
+    return grad
 
 
 def random_point(module, seed=0, scale=0.2):

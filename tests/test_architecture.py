@@ -8,6 +8,7 @@ package's __init__), the standard library, or an outside distribution (numpy, ma
     layers/       numpy only
     models/       layers, errors, numpy
     gradcheck.py  numpy only
+    exercises.py  layers, gradcheck, numpy
     insight/      layers, models, numpy, matplotlib: never the training code
     training/     never insight, experiments or the command line
     errors.py     nothing
@@ -32,6 +33,7 @@ ALLOWED = {
     "layers": {"numpy"},
     "models": {"layers", "errors", "numpy"},
     "gradcheck": {"numpy"},
+    "exercises": {"layers", "gradcheck", "numpy"},
     "errors": set(),
     "insight": {"layers", "models", "errors", "numpy", "matplotlib"},
 }

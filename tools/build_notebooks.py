@@ -1,6 +1,6 @@
 """Write the teaching notebooks from the cell texts in notebooks/src/, then run them.
 
-    python tools/build_notebooks.py              # write all six and execute them in place
+    python tools/build_notebooks.py              # write all of them and execute them in place
     python tools/build_notebooks.py 02 05        # only the notebooks whose names start so
     python tools/build_notebooks.py --no-execute # write the cells, keep them unexecuted
 
@@ -32,6 +32,7 @@ NOTEBOOKS = [
     "04_backprop_by_hand",
     "05_training_a_vit_on_mnist",
     "06_what_did_the_vit_learn",
+    "08_your_turn",          # exercises, suggested after 04 (07 is taken by a notebook to come)
 ]
 
 # The first code cell of every notebook: inline PNG figures at a moderate resolution (the
