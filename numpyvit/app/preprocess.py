@@ -167,11 +167,12 @@ def _separate_ink(x):
     mask = residual > cut
     if not mask.any() or mask.all():
         return np.zeros_like(x), np.zeros_like(mask)
-    background = residual[~mask]
-    centre = np.median(background)
-    noise = 1.4826 * np.median(np.abs(background - centre))      # robust std (MAD) of the paper
-    top = np.percentile(residual[mask], 99)                      # the ink's full strength
-    if top - centre <= MIN_CONTRAST * noise:
+    # The paper is most of the image, so the median and the median absolute deviation of all
+    # pixels are the paper's level and noise, whatever the ink does (robust to it).
+    centre = np.median(residual)
+    noise = 1.4826 * np.median(np.abs(residual - centre))         # a Gaussian's std, from the MAD
+    top = np.percentile(residual[mask], 99)                       # the ink's full strength
+    if top - centre <= MIN_CONTRAST * noise or top <= centre:
         return np.zeros_like(x), np.zeros_like(mask)
     # Ink contrast stretched: the paper's level -> 0, the ink's strongest 1% -> 1. Ink pixels
     # keep at least (cut - paper) / (top - paper) > 0, so a faint edge is not lost in rounding.
@@ -196,7 +197,9 @@ def _fit_box(crop, box):
     scale = box / max(h, w)
     shape = (max(1, round(w * scale)), max(1, round(h * scale)))  # (width, height)
     out = Image.fromarray(crop.astype(np.float32), mode="F").resize(shape, Image.BILINEAR)
-    return np.clip(np.asarray(out, dtype=np.float64), 0.0, 1.0)
+    out = np.clip(np.asarray(out, dtype=np.float64), 0.0, 1.0)
+    # averaging thin strokes down dims them: stretch again so the strongest ink is 1, as in MNIST
+    return out / out.max() if out.max() > 0 else out
 
 
 def _centre_by_mass(digit, size):
