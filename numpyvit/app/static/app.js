@@ -21,6 +21,7 @@ const state = {
   again: false,       // a prediction was asked for while one was running
   lastSent: 0,
   result: null,
+  note: "",           // what the input is ("MNIST test digit #12, labelled 7"), kept beside the timing
 };
 
 // --- drawing ----------------------------------------------------------------------------
@@ -59,6 +60,7 @@ canvas.addEventListener("pointerdown", (event) => {
   canvas.setPointerCapture(event.pointerId);
   if (state.source === "upload") clearCanvas();   // a photo is not drawn over: start afresh
   state.source = "canvas";
+  state.note = "";
   state.drawing = true;
   state.last = null;
   strokeTo(canvasPoint(event));
@@ -125,7 +127,8 @@ async function predict() {
     const answer = await postJSON("api/predict", request());
     state.result = answer;
     render(answer);
-    setStatus(`answered in ${Math.round(performance.now() - started)} ms`);
+    const ms = Math.round(performance.now() - started);
+    setStatus(state.note ? `${state.note} · answered in ${ms} ms` : `answered in ${ms} ms`);
   } catch (error) {
     setStatus(error.message, true);
   } finally {
@@ -213,7 +216,15 @@ function heat(v) {
   return [255, Math.round(80 + 150 * v), 0, Math.round(220 * v)];
 }
 
+function stretched(rows) {
+  // rows scaled to 0..1 between their own min and max: rollout keeps every token a little
+  // (the residual path), so its raw values differ only in their upper range
+  const flat = rows.flat(), lo = Math.min(...flat), hi = Math.max(...flat);
+  return rows.map((row) => row.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 0)));
+}
+
 function drawRollout(target, input28, rollout) {
+  rollout = stretched(rollout);
   drawGrey(target, input28, 1);
   const t = target.getContext("2d");
   t.imageSmoothingEnabled = true;       // a g x g map looks better smoothly enlarged
@@ -244,7 +255,7 @@ function renderAttention(r) {
   r.attention.forEach((heads, l) => {
     const row = document.createElement("div");
     row.className = "row";
-    row.innerHTML = `<span class="label">layer ${l + 1}</span>`;
+    row.innerHTML = `<span class="label" title="layer ${l + 1}">L${l + 1}</span>`;
     heads.forEach((att, k) => {
       // att: the query's attention over all N tokens; the patches' part as a g x g map
       const patches = att.slice(1);
@@ -252,7 +263,7 @@ function renderAttention(r) {
       const map = [];
       for (let i = 0; i < g; i++) map.push(patches.slice(i * g, (i + 1) * g).map((v) => v / top));
       const c = document.createElement("canvas");
-      c.width = c.height = 56;
+      c.width = c.height = 52;
       drawGrey(c, r.input28, 0.45);
       const t = c.getContext("2d");
       t.imageSmoothingEnabled = false;
@@ -270,6 +281,7 @@ function renderAttention(r) {
 document.getElementById("clear").addEventListener("click", () => {
   clearCanvas();
   state.source = "canvas";
+  state.note = "";
   state.shift = [0, 0];
   showShift();
   document.getElementById("prediction").textContent = "–";
@@ -313,7 +325,8 @@ document.getElementById("random").addEventListener("click", async () => {
     state.pixels = digit.pixels;
     state.shift = [0, 0];
     showShift();
-    setStatus(`MNIST test digit #${digit.index}, labelled ${digit.label}`);
+    state.note = `MNIST test digit #${digit.index}, labelled ${digit.label}`;
+    setStatus(state.note);
     predict();
   } catch (error) {
     setStatus(error.message, true);
@@ -343,7 +356,8 @@ document.getElementById("upload").addEventListener("change", (event) => {
     state.source = "upload";
     state.shift = [0, 0];
     showShift();
-    setStatus(`uploaded ${file.name}`);
+    state.note = `uploaded ${file.name}`;
+    setStatus(state.note);
     URL.revokeObjectURL(img.src);
     predict();
   };
