@@ -1,7 +1,8 @@
 """How well does `predict` read photographed and drawn digits, before and after MNIST-style
-preprocessing? Run from the source checkout with a trained checkpoint:
+preprocessing, and how fast does the page's server answer? Run from the source checkout with a
+trained checkpoint:
 
-    python benchmarks/predict_photos.py runs/<run> [--n 200]
+    python benchmarks/predict_photos.py runs/<run> [--n 200] [--requests 50]
 
 Two sets, built by tests/photos.py: MNIST test digits "photographed" (put on grey paper with
 a lighting gradient, noise, off-centre, rotated, various sizes, some JPEG; a quarter light
@@ -49,10 +50,39 @@ def small_drawing(label, rng):
     return canvas
 
 
+def time_requests(checkpoint, images, requests):
+    """Median and quartiles of the wall time of POST /api/predict, as a client sees it (JSON
+    encoding, HTTP on localhost, preprocessing, forward pass, JSON decoding), in ms."""
+    import http.client
+    import json
+    import threading
+    import time
+    from numpyvit.app.server import load_reader, make_server
+    server = make_server(load_reader(checkpoint), port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    times = []
+    try:
+        for i in range(requests):
+            body = json.dumps({"pixels": images[i % len(images)].tolist()})
+            t0 = time.perf_counter()
+            conn = http.client.HTTPConnection(*server.server_address[:2])
+            conn.request("POST", "/api/predict", body=body)
+            answer = conn.getresponse()
+            json.loads(answer.read())
+            conn.close()
+            times.append(1000 * (time.perf_counter() - t0))
+            assert answer.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    return np.percentile(times, [50, 25, 75])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("checkpoint")
     parser.add_argument("--n", type=int, default=200, help="images per set")
+    parser.add_argument("--requests", type=int, default=50, help="timed POST /api/predict requests")
     args = parser.parse_args()
     model = load_model(args.checkpoint)
     rng = np.random.default_rng(0)
@@ -69,6 +99,14 @@ def main():
         print(f"{name:<32} {len(images):>4} {before:>8.1%} {after:>8.1%}")
     print(f"{'MNIST test digits as they are':<32} {args.n:>4} {'':>8} "
           f"{accuracy(model, x_test[idx], y_test[idx], lambda d: d):>8.1%}  (no preprocessing: the reference)")
+
+    from PIL import Image
+    # what the page sends: the 280 x 280 canvas at half resolution
+    canvases = [np.asarray(Image.fromarray(d).resize((140, 140), Image.BILINEAR)) for d in drawings]
+    for name, images in [("140x140 canvas drawings", canvases), ("photos (160-480 px a side)", photos)]:
+        median, q1, q3 = time_requests(args.checkpoint, images, args.requests)
+        print(f"POST /api/predict, {name}: median {median:.1f} ms (quartiles {q1:.1f}-{q3:.1f}) "
+              f"over {args.requests} requests")
 
 
 if __name__ == "__main__":
