@@ -37,14 +37,26 @@ def missing_browser():
     return missing
 
 
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    missing = missing_browser()
+def require_browser(missing, ci):
+    """Skip (a developer's machine) or fail (CI) when something the browser needs is missing."""
     if missing:
         message = f"the browser test needs {', '.join(missing)} (see tests/test_browser.py)"
-        if os.environ.get("CI"):
+        if ci:
             pytest.fail(f"CI is set, so this may not be skipped: {message}")
         pytest.skip(message)
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere():
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        require_browser(["/usr/bin/chromium"], ci="true")
+    with pytest.raises(pytest.skip.Exception, match="needs /usr/bin/chromium"):
+        require_browser(["/usr/bin/chromium"], ci="")
+    require_browser([], ci="true")                   # everything there: neither
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    require_browser(missing_browser(), os.environ.get("CI"))
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
@@ -163,12 +175,15 @@ def test_the_random_digit_button_answers_or_says_why_not(driver, page):
         assert driver.find_element(By.ID, "prediction").text == "–"
 
 
-def test_the_page_fits_a_phone_screen(driver, page):
+def test_the_page_fits_a_phone_screen(driver, page, tmp_path):
     from selenium.webdriver.common.by import By
     url, _ = page
     driver.set_window_size(390, 844)          # a phone held upright
     try:
         driver.get(url)
+        draw(driver, driver.find_element(By.ID, "canvas"), 7)
+        shown_digit(driver)
+        driver.save_screenshot(str(tmp_path / "phone.png"))
         width = driver.execute_script("return document.documentElement.scrollWidth")
         canvas = driver.find_element(By.ID, "canvas")
         assert width <= 390 and canvas.size["width"] <= 390
