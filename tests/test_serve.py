@@ -169,7 +169,8 @@ def test_a_random_digit_comes_from_the_cached_test_set(checkpoint, tmp_path, mon
 BAD_BODIES = [   # (what, body, status, words the error must contain)
     ("malformed JSON", '{"pixels": [[1, 2]', 400, "not valid JSON"),
     ("not UTF-8", b"\xff\xfe{}", 400, "not valid JSON"),
-    ("a JSON list", "[[1, 2], [3, 4]]", 400, "expected an object"),
+    ("deeply nested JSON", "[" * 200_000 + "]" * 200_000, 400, "nested too deeply"),
+    ("a JSON list", "[[1, 2], [3, 4]]", 400, "a JSON list; expected an object"),
     ("a JSON number", "42", 400, "expected an object"),
     ("no pixels", '{"query": 0}', 400, 'no "pixels"'),
     ("unknown field", '{"pixels": [[1]], "colour": 1}', 400, "unknown field"),

@@ -127,8 +127,10 @@ def parse_predict_request(body, tokens):
         data = json.loads(body, parse_constant=_reject_constant)  # NaN, Infinity are not JSON
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise RequestError(f"the body is not valid JSON: {e}") from None
+    except RecursionError:   # e.g. a million '[': the parser recurses once per level
+        raise RequestError("the body's JSON is nested too deeply; expected rows of numbers") from None
     if not isinstance(data, dict):
-        raise RequestError(f"the body is a JSON {type(data).__name__}; expected an object "
+        raise RequestError(f"the body is a JSON {_kind(data)}; expected an object "
                            f'{{"pixels": [[...], ...]}}')
     unknown = sorted(set(data) - {"pixels", "query", "shift", "preprocess"})
     if unknown:
