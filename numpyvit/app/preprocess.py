@@ -9,7 +9,7 @@ light. A model trained on them expects exactly that, so a photo resized whole to
     greyscale -> ink light, background dark (whichever the image had)
               -> subtract the paper's brightness (a fitted plane: handles uneven lighting)
               -> threshold (Otsu 1979): background exactly 0, ink stretched to 0..1
-              -> crop to the ink's bounding box -> longer side 20 px
+              -> drop isolated specks -> crop to the ink's bounding box -> longer side 20 px
               -> shift so the centre of mass is at the centre of 28 x 28
 
 It is the one preprocessing used by `predict`, by the web page's server and by notebooks.
@@ -63,6 +63,8 @@ def preprocess_digit(image, size=MNIST_SIZE):
     (size - 1) / 2, unless keeping the whole digit in the frame forbids it.
     Raises ImageError when the image is not 2-D, is empty, holds NaN/inf, or has no ink.
     """
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 4:
+        raise ValueError(f"preprocess_digit: size={size!r}, expected an integer >= 4 (MNIST: 28)")
     x = _as_grey(image)
     x = _shrink(x, WORK_SIZE)                                     # (H', W') float64, 0..1
     ink = _ink_light(x)                                           # ink light, background dark
