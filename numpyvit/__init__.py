@@ -7,11 +7,13 @@ The package in layers, each importing only the ones above it:
     training/     data, optimisers, checkpoints, the training loop
     insight/      what a trained model learned: analysis and plots  (+ matplotlib)
     experiments/  runs that compare models
+    app/          the draw-a-digit page and the preprocessing of user images
     cli.py        `python -m numpyvit ...`: the one place that ties them together
 
 Every name below is importable from `numpyvit` itself. Importing it needs numpy alone:
 matplotlib, tqdm, Pillow and threadpoolctl are imported where they are used.
 """
+from .app.preprocess import ImageError, preprocess_digit, read_image
 from .errors import ConfigError, UsageError
 from .gradcheck import format_table, gradcheck, max_rel_error, random_point
 from .insight.analysis import (attention_maps, attention_rollout, confusion_matrix, mean_attention_distance,

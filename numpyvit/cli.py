@@ -1,4 +1,4 @@
-"""The command line: python -m numpyvit {train, eval, predict, analyze, experiment} ...
+"""The command line: python -m numpyvit {train, eval, predict, serve, analyze, experiment} ...
 
 The one place that orchestrates: it reads flags into the config dataclasses (ViTConfig,
 TrainConfig; defaults are the tuned recipe), calls training, insight and the experiments,
@@ -102,6 +102,15 @@ def build_parser():
     p = sub.add_parser("predict", help="classify digit images (PNG/JPEG)")
     p.add_argument("checkpoint")
     p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--show", default=None, metavar="DIR",
+                   help="write, per image, a PNG of the original beside the 28x28 the model saw")
+
+    p = sub.add_parser("serve", help="a web page to draw a digit and watch the ViT read it",
+                       description="Serve the drawing page and its JSON API (see README).")
+    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--data-dir", default=None, help="MNIST directory for 'a random test digit' (never downloaded)")
 
     p = sub.add_parser("analyze", help="the ViT paper's analysis figures for a trained checkpoint")
     p.add_argument("checkpoint")
@@ -213,34 +222,45 @@ def _checkpoint_dir(path):
 
 
 # --- predict -----------------------------------------------------------------------------
-def read_digit(path, size=28):
-    """A PNG/JPEG as a (size, size) uint8 MNIST-like digit: greyscale, resized, and inverted
-    when the background is light (MNIST digits are light on black)."""
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with Image.open(path) as im:
-            grey = im.convert("L").resize((size, size), Image.BILINEAR)
-    except FileNotFoundError:
-        raise UsageError(f"image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise UsageError(f"cannot read image {path}: {e}") from None
-    x = np.asarray(grey, dtype=np.uint8)
-    border = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])
-    if border.mean() > 127:                     # dark digit on a light page
-        x = 255 - x
-    return x
-
-
 def cmd_predict(args):
+    from .app.preprocess import ImageError, preprocess_digit, read_image, side_by_side
     from .layers.attention import softmax
     from .training.data import normalize
     model = load_model(args.checkpoint)
-    digits = np.stack([read_digit(p, model.config.image_size) for p in args.images])
-    probs = softmax(model.forward(normalize(digits)))                  # (B, K)
+    originals, digits = [], []
+    for path in args.images:
+        try:
+            original = read_image(path)
+            digits.append(preprocess_digit(original, model.config.image_size))
+        except ImageError as e:
+            raise UsageError(str(e) if str(path) in str(e) else f"image {path}: {e}") from None
+        originals.append(original)
+    probs = softmax(model.forward(normalize(np.stack(digits))))   # (B, K)
     for path, p in zip(args.images, probs):
         top = np.argsort(-p)[:3]
         print(f"{path}: " + "  ".join(f"{k} ({p[k]:.3f})" for k in top))
+    if args.show:
+        out = Path(args.show)
+        out.mkdir(parents=True, exist_ok=True)
+        for i, (path, original, digit) in enumerate(zip(args.images, originals, digits)):
+            # the index keeps two inputs with the same name (a/1.png, b/1.png) apart
+            target = out / f"{i:02d}_{Path(path).stem}_seen.png"
+            side_by_side(original, digit).save(target)
+        print(f"wrote {len(digits)} side-by-side image(s) (original | what the model saw) to {out}")
     return 0
+
+
+# --- serve -------------------------------------------------------------------------------
+def cmd_serve(args):
+    from .app.server import load_reader, make_server, run
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port={args.port} must be between 0 and 65535 (0 picks a free port)")
+    reader = load_reader(args.checkpoint, data_dir=args.data_dir)
+    try:
+        server = make_server(reader, args.host, args.port, verbose=True)
+    except OSError as e:              # port taken, address not on this machine, ...
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
+    return run(server)
 
 
 # --- analyze -----------------------------------------------------------------------------
@@ -354,7 +374,7 @@ def cmd_experiment(args):
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "analyze": cmd_analyze,
-            "experiment": cmd_experiment}
+            "experiment": cmd_experiment, "serve": cmd_serve}
 
 
 def main(argv=None):

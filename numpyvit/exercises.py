@@ -221,7 +221,7 @@ EXERCISES = {ex.name: ex for ex in (
         "softmax_backward", args=("att", "datt"), grads=("dscores",), wrt=("scores",),
         cases=_softmax_cases, forward=lambda inputs: softmax(inputs["scores"]),
         reference=lambda inputs, dout: (softmax_backward(softmax(inputs["scores"]), dout),),
-        reference_name="numpyvit.attention.softmax_backward",
+        reference_name="numpyvit.layers.attention.softmax_backward",
         hints={"dscores": "every a_i depends on every score s_j of its row, through the normalising "
                           "sum: the Jacobian is diag(a) - a a^T, not diag(a)"}),
     Exercise(

@@ -11,6 +11,7 @@ package's __init__), the standard library, or an outside distribution (numpy, ma
     exercises.py  layers, gradcheck, numpy
     insight/      layers, models, numpy, matplotlib: never the training code
     training/     never insight, experiments or the command line
+    app/          never experiments or the command line
     errors.py     nothing
     everywhere    the standard library; never torch, never anything outside the package but its
                   declared dependencies (benchmarks and tests import the package, not the reverse)
@@ -39,6 +40,7 @@ ALLOWED = {
 }
 FORBIDDEN = {
     "training": {"insight", "experiments", "cli"},
+    "app": {"experiments", "cli"},
 }
 
 

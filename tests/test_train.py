@@ -260,14 +260,14 @@ def test_cli_predict_reports_top3_and_rejects_unreadable_images(tmp_path, capsys
     assert code == 2 and "cannot read image" in err
 
 
-def test_read_digit_inverts_a_light_background(tmp_path):
+def test_predict_reads_a_dark_digit_on_a_light_page_as_light_on_black(tmp_path):
     from PIL import Image
-    from numpyvit.cli import read_digit
+    from numpyvit.app.preprocess import preprocess_digit, read_image
     page = np.full((28, 28), 250, np.uint8)
     page[5:20, 12:15] = 10
     Image.fromarray(page).save(tmp_path / "d.png")
-    x = read_digit(tmp_path / "d.png")
-    assert x[0, 0] < 10 and x[10, 13] > 200
+    x = preprocess_digit(read_image(tmp_path / "d.png"))
+    assert x[0, 0] == 0 and x[13, 13] > 200          # background exactly 0, the stroke light, centred
 
 
 def test_cli_will_not_overwrite_an_existing_run(tmp_path, capsys):

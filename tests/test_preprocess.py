@@ -1,0 +1,191 @@
+"""MNIST-style preprocessing of user images: the geometry MNIST was made with, on drawings and
+synthetic photographs (tests/photos.py), and the errors for images that hold no digit."""
+import numpy as np
+import pytest
+from photos import pen_digit, photograph
+
+from numpyvit.app.preprocess import ImageError, preprocess_digit, read_image
+from numpyvit.cli import main
+from numpyvit.layers.attention import softmax
+from numpyvit.layers.loss import SoftmaxCrossEntropy
+from numpyvit.models.vit import ViTConfig, VisionTransformer
+from numpyvit.training.augment import random_affine
+from numpyvit.training.data import normalize
+from numpyvit.training.optim import AdamW
+
+CENTRE = 13.5      # the centre of a 28 x 28 frame in pixel coordinates 0..27
+
+
+def geometry(digit):
+    """(bounding box height, width, centre of mass (y, x)) of a 28 x 28 digit."""
+    rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
+    m = digit.astype(np.float64)
+    cy = m.sum(axis=1) @ np.arange(28) / m.sum()
+    cx = m.sum(axis=0) @ np.arange(28) / m.sum()
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1, (cy, cx)
+
+
+def assert_mnist_geometry(digit):
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8
+    h, w, (cy, cx) = geometry(digit)
+    assert max(h, w) == 20, f"bounding box {h}x{w}, expected the longer side 20 px"
+    assert abs(cy - CENTRE) <= 1 and abs(cx - CENTRE) <= 1, f"centre of mass ({cy:.2f}, {cx:.2f})"
+    # background exactly 0: no pixel more than 2 px from strong ink is lit (paper noise would be)...
+    strong = np.pad(digit >= 128, 2)
+    near_ink = np.zeros((28, 28), bool)
+    for dy in range(5):
+        for dx in range(5):
+            near_ink |= strong[dy:dy + 28, dx:dx + 28]
+    stray = (digit > 0) & ~near_ink
+    assert not stray.any(), f"{stray.sum()} lit pixels away from the ink"
+    # ...most of the frame is empty (MNIST: ~80% zeros), and the ink is at full strength
+    assert np.mean(digit == 0) > 0.5 and digit.max() >= 250
+
+
+PHOTOS = {   # name: photograph() arguments
+    "dark ink on white paper": dict(paper=(245, 250), ink=20, noise=2),
+    "light ink on a dark board": dict(dark_ink=False, paper=(200, 215), ink=30, noise=4),
+    "grey paper, lighting gradient, noise": dict(paper=(110, 190), ink=35, noise=8),
+    "off-centre, small": dict(height=60, centre=(0.25, 0.8)),
+    "large, near the edge": dict(height=220, centre=(0.5, 0.62)),
+    "rotated 15 degrees": dict(angle=15),
+    "JPEG quality 50": dict(jpeg=50, noise=5),
+    "everything at once": dict(height=80, centre=(0.7, 0.3), angle=-10, paper=(100, 170),
+                               ink=45, noise=9, jpeg=60),
+}
+
+
+@pytest.fixture(scope="module")
+def drawings():
+    rng = np.random.default_rng(0)
+    return {k: pen_digit(k, rng) for k in range(10)}
+
+
+@pytest.mark.parametrize("name", list(PHOTOS))
+def test_a_photographed_digit_gets_mnist_geometry(name, drawings):
+    rng = np.random.default_rng(1)
+    for label in (1, 3, 4, 7, 8):      # tall and thin, round, open, diagonal
+        digit = preprocess_digit(photograph(drawings[label], rng, **PHOTOS[name]))
+        assert_mnist_geometry(digit)
+
+
+def test_a_canvas_drawing_gets_mnist_geometry_and_keeps_its_aspect(drawings):
+    for label, drawing in drawings.items():
+        assert_mnist_geometry(preprocess_digit(drawing))
+    one = preprocess_digit(drawings[1])
+    h, w, _ = geometry(one)
+    assert h == 20 and w < 14            # a 1 stays narrow: the box is not stretched to a square
+
+
+def test_resizing_the_whole_photo_fails_the_geometry_check(drawings):
+    """The check can fail: the old way (whole photo to 28 x 28, inverted) leaves a small,
+    off-centre digit on grey."""
+    from PIL import Image
+    photo = photograph(drawings[3], np.random.default_rng(0), **PHOTOS["off-centre, small"])
+    old = 255 - np.asarray(Image.fromarray(photo).resize((28, 28), Image.BILINEAR))
+    with pytest.raises(AssertionError):
+        assert_mnist_geometry(old)
+
+
+def test_scale_and_polarity_of_the_input_do_not_matter(drawings):
+    d = drawings[5]
+    expected = preprocess_digit(d)
+    assert np.array_equal(preprocess_digit(d.astype(np.float64) / 255), expected)   # float 0..1
+    # dark on light gives the same digit up to rounding
+    assert np.abs(preprocess_digit(255 - d).astype(int) - expected).max() <= 1
+
+
+def test_an_mnist_like_digit_comes_back_nearly_unchanged(drawings):
+    once = preprocess_digit(drawings[2])
+    twice = preprocess_digit(once)
+    assert_mnist_geometry(twice)
+    assert np.corrcoef(once.ravel(), twice.ravel())[0, 1] > 0.95
+
+
+@pytest.fixture(scope="module")
+def pen_model():
+    """A tiny ViT trained for a few seconds on clean drawings (ten of each digit), preprocessed."""
+    rng = np.random.default_rng(0)
+    labels = np.tile(np.arange(10), 10)                                             # (100,)
+    clean = np.stack([preprocess_digit(pen_digit(int(k), rng)) for k in labels])   # (100, 28, 28)
+    model = VisionTransformer(ViTConfig(dim=32, depth=2, heads=2, mlp_dim=64), seed=0)
+    loss_fn, opt = SoftmaxCrossEntropy(), AdamW(model, lr=3e-3, weight_decay=0.0)
+    for step in range(150):
+        idx = rng.choice(len(labels), 64)
+        xb = random_affine(clean[idx], rng, max_rotation_deg=10, max_scale=0.1)
+        loss_fn.forward(model.forward(normalize(xb)), labels[idx])
+        model.zero_grad()
+        model.backward(loss_fn.backward())
+        opt.step()
+    return model.eval()
+
+
+def predict(model, images):
+    return softmax(model.forward(normalize(np.stack([preprocess_digit(im) for im in images])))).argmax(1)
+
+
+def test_a_model_reads_photographs_as_it_reads_the_drawings(pen_model):
+    rng = np.random.default_rng(7)
+    labels = np.arange(30) % 10
+    drawn = [pen_digit(int(k), rng) for k in labels]
+    assert np.mean(predict(pen_model, drawn) == labels) >= 0.9       # the model learned the drawings
+    photos = [photograph(d, rng, **PHOTOS[list(PHOTOS)[i % len(PHOTOS)]]) for i, d in enumerate(drawn)]
+    agree = np.mean(predict(pen_model, photos) == predict(pen_model, drawn))
+    assert agree >= 0.9, f"predictions agree on {agree:.0%} of the photographs"
+
+
+@pytest.mark.parametrize("image,message", [
+    (np.zeros((50, 50), np.uint8), "no ink"),
+    (np.full((50, 50), 0.7), "no ink"),
+    (np.clip(np.random.default_rng(0).normal(180, 6, (120, 160)), 0, 255).astype(np.uint8), "no ink"),
+    (np.zeros((0, 5)), "empty"),
+    (np.zeros((4, 4, 3)), "2-D"),
+    (np.array([[0.0, np.nan], [1.0, 2.0]]), "NaN"),
+    (np.array([["a", "b"]]), "dtype"),
+])
+def test_images_without_a_digit_are_refused_by_name(image, message):
+    with pytest.raises(ImageError, match=message):
+        preprocess_digit(image)
+
+
+def test_a_blank_photo_with_a_lighting_gradient_has_no_ink():
+    rng = np.random.default_rng(3)
+    rr = np.mgrid[0:200, 0:300][1] / 300
+    page = np.clip(120 + 80 * rr + rng.normal(0, 4, (200, 300)), 0, 255).astype(np.uint8)
+    with pytest.raises(ImageError, match="no ink"):
+        preprocess_digit(page)
+
+
+def test_read_image_lays_transparency_on_contrasting_paper(tmp_path):
+    from PIL import Image
+    rgba = np.zeros((60, 60, 4), np.uint8)              # transparent black everywhere...
+    rgba[10:50, 28:33] = (0, 0, 0, 255)                 # ...and an opaque black stroke
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    grey = read_image(tmp_path / "t.png")
+    assert grey[0, 0] == 255 and grey[30, 30] == 0      # black ink on white, not black on black
+    assert_mnist_geometry(preprocess_digit(grey))
+
+
+def test_read_image_names_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(ImageError, match="does not exist"):
+        read_image(tmp_path / "nope.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ImageError, match="cannot read image"):
+        read_image(tmp_path / "bad.png")
+
+
+def test_predict_show_writes_the_original_beside_what_the_model_saw(tmp_path, capsys, drawings):
+    from PIL import Image
+    from numpyvit.training.checkpoint import save_checkpoint
+    ckpt = save_checkpoint(tmp_path / "m.npz", VisionTransformer(ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32)))
+    Image.fromarray(photograph(drawings[4], np.random.default_rng(0))).save(tmp_path / "four.jpg")
+    Image.fromarray(np.full((40, 40), 200, np.uint8)).save(tmp_path / "blank.png")
+    assert main(["predict", str(ckpt), str(tmp_path / "four.jpg"), "--show", str(tmp_path / "seen")]) == 0
+    out = capsys.readouterr().out
+    assert "four.jpg:" in out
+    (shown,) = (tmp_path / "seen").iterdir()
+    with Image.open(shown) as im:
+        assert im.height == 280 and im.width > 280 + 280   # 320x240 photo at height 280, gap, 280
+    assert main(["predict", str(ckpt), str(tmp_path / "blank.png")]) == 2
+    err = capsys.readouterr().err
+    assert "blank.png" in err and "no ink" in err and len(err.strip().splitlines()) == 1
