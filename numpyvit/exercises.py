@@ -105,11 +105,15 @@ def _linear_cases(rng):
     return cases
 
 
-def _linear_reference(inputs, dout):
-    layer = _linear(inputs)
-    layer.forward(inputs["x"])
+def _layer_gradients(layer, x, dout):
+    """(dx, dweight, dbias) from one forward and backward pass of a fresh float64 layer."""
+    layer.forward(x)
     dx = layer.backward(dout)
     return dx, layer.grads["weight"], layer.grads["bias"]
+
+
+def _linear_reference(inputs, dout):
+    return _layer_gradients(_linear(inputs), inputs["x"], dout)
 
 
 def _softmax_cases(rng):
@@ -157,10 +161,7 @@ def _layernorm_cases(rng):
 
 
 def _layernorm_reference(inputs, dout):
-    layer = _layernorm(inputs)
-    layer.forward(inputs["x"])
-    dx = layer.backward(dout)
-    return dx, layer.grads["weight"], layer.grads["bias"]
+    return _layer_gradients(_layernorm(inputs), inputs["x"], dout)
 
 
 def _gelu_cases(rng):
