@@ -372,3 +372,12 @@ def test_serve_reports_a_taken_port_and_a_missing_checkpoint_in_one_line(checkpo
     assert "does not exist" in capsys.readouterr().err
     assert main(["serve", str(checkpoint), "--port", "70000"]) == 2
     assert "--port=70000" in capsys.readouterr().err
+
+
+def test_serving_a_resnet_checkpoint_is_one_line_and_exit_2(tmp_path, capsys):
+    from numpyvit.cli import main
+    from numpyvit.models.resnet import ResNet, ResNetConfig
+    ckpt = save_checkpoint(tmp_path / "r.npz", ResNet(ResNetConfig(widths=(4,), blocks_per_stage=(1,))))
+    assert main(["serve", str(ckpt), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "the app shows a ViT's attention" in err and len(err.strip().splitlines()) == 1

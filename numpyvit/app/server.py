@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from ..errors import UsageError
 from ..insight.analysis import attention_rollout, rollout_map
 from ..layers.attention import softmax
 from ..training.augment import shift_images
@@ -61,7 +62,7 @@ class DigitReader:
 
     def __init__(self, model, name="model", data_dir=None):
         if getattr(model, "kind", None) != "vit":
-            raise ValueError(f"{name}: the app shows a ViT's attention; this checkpoint holds a "
+            raise UsageError(f"{name}: the app shows a ViT's attention; this checkpoint holds a "
                              f"{getattr(model, 'kind', type(model).__name__)!r} model")
         self.model, self.name, self.data_dir = model.eval(), name, data_dir
         self.size = model.config.image_size
