@@ -227,6 +227,56 @@ code(r"""
 print(summarize(distances, sim))
 """),
 md(r"""
+## Your own digit
+
+The model only ever saw digits made the MNIST way (LeCun et al. 1998): light ink on a
+background of exactly 0, the ink's bounding box scaled to 20 px on its longer side, and its
+centre of mass at the centre of the 28 x 28 frame. A photo of a digit is none of that: dark
+ink on grey paper, lit unevenly, anywhere in the frame. Shrinking the whole photo to 28 x 28
+leaves a small, off-centre digit on a grey background, which the model has never seen.
+`numpyvit.preprocess_digit` repeats MNIST's recipe instead; `python -m numpyvit predict` and
+the drawing page (`python -m numpyvit serve`) use the same function.
+
+Below, a 7 drawn in the upper left of a grey page, with a lighting gradient and noise.
+"""),
+code(r"""
+from PIL import Image, ImageDraw
+from numpyvit import preprocess_digit, softmax
+
+page = Image.new("L", (320, 240), 200)                         # grey paper, (W, H) = (320, 240)
+ImageDraw.Draw(page).line([(40, 40), (120, 40), (70, 150)], fill=40, width=9)   # dark ink: a 7
+photo = np.asarray(page, dtype=np.float64)                     # (240, 320)
+photo += np.linspace(-25, 25, photo.shape[1])[None, :]         # light falling across the page
+photo += rng.normal(0, 6, photo.shape)                         # sensor noise
+photo = np.clip(photo, 0, 255).astype(np.uint8)
+
+shrunk = 255 - np.asarray(Image.fromarray(photo).resize((28, 28), Image.BILINEAR))  # whole page, inverted
+digit = preprocess_digit(photo)                                # (28, 28) uint8, MNIST-style
+
+rows, cols = np.nonzero(digit)
+box = (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
+mass = digit.astype(np.float64)
+centre = (np.average(np.arange(28), weights=mass.sum(axis=1)), np.average(np.arange(28), weights=mass.sum(axis=0)))
+probs = softmax(model.forward(normalize(np.stack([shrunk, digit]))))   # (2, 10)
+
+fig, axes = plt.subplots(1, 3, figsize=(8, 2.8), layout="constrained")
+for ax, img, title in zip(axes, (photo, shrunk, digit),
+                          ("the photo", f"shrunk whole: reads {probs[0].argmax()} ({probs[0].max():.2f})",
+                           f"preprocessed: reads {probs[1].argmax()} ({probs[1].max():.2f})")):
+    ax.imshow(img, cmap="gray"); ax.set_title(title, fontsize=9); ax.axis("off")
+print(f"preprocessed: ink box {box[0]} x {box[1]} px, centre of mass ({centre[0]:.2f}, {centre[1]:.2f}), "
+      f"background {digit[0, 0]}; shrunk whole: background {shrunk[0, 0]}")
+assert max(box) == 20 and digit[0, 0] == 0
+assert abs(centre[0] - 13.5) <= 1 and abs(centre[1] - 13.5) <= 1
+assert shrunk[0, 0] > 0                                        # the shrunk page is grey, not black
+"""),
+md(r"""
+The preprocessed digit has what MNIST's digits have: its longer side is 20 px, its centre of
+mass lies within a pixel of the frame's centre (13.5, 13.5), and its background is exactly 0,
+where the photo shrunk whole keeps a grey background (the assertions above check each of
+these). The titles show what the model makes of each.
+"""),
+md(r"""
 ## Exercises
 
 1. Rollout has options. Recompute it with `head_fusion="max"` and with
