@@ -94,6 +94,7 @@ def _box(ax, x, y, w, h, text, colour, fontsize=9, weight="normal"):
 
 
 def _arrow(ax, start, end, colour=None, lw=1.2, gid=None, style="-|>", **kw):
+    """An arrow from start to end in data units; gid tags it for tests (draw_attention's keys)."""
     arrow = FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=11, lw=lw,
                             color=colour or COLOURS["edge"], shrinkA=0, shrinkB=0, **kw)
     arrow.set_gid(gid)
@@ -237,8 +238,8 @@ def draw_attention(att_row, grid, query=0, image=None, top=3, title=None):
     then the patches row by row), non-negative and summing to 1. query: the row's token
     index, for the labels. image: optional (H, W) digit drawn under the weights on the right.
     The output of the query is out = sum_j a_j v_j; the `top` largest terms are written out.
-    One arrow per key (gid 'key-arrow'), its width and opacity proportional to the weight.
-    Returns a Figure.
+    One arrow per key (gid 'key-arrow'), wider and darker in step with a_j / max(a); one row
+    of text per key, so it is meant for small grids (MNIST's 4 x 4: 17 keys). Returns a Figure.
     """
     a = np.asarray(att_row, dtype=float)
     N = grid * grid + 1
