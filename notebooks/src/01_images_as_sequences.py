@@ -24,7 +24,8 @@ layers, and prints the shapes at every step.
 - why a transformer needs position embeddings, and what a learned and a fixed (sine-cosine)
   one look like;
 - how these pieces add up to the input of the first transformer block, checked against
-  `VisionTransformer.forward`.
+  `VisionTransformer.forward`, and the whole model's data flow
+  as a diagram drawn from its config.
 
 **Shape legend** (the same letters in the whole package): `B` batch, `C` channels,
 `H, W` image height and width, `p` patch size, `N` tokens, `D` embedding width.
@@ -35,6 +36,7 @@ import inspect
 
 from numpyvit import (Patchify, PatchEmbed, ViTConfig, VisionTransformer, load_mnist, normalize,
                       pos_embed_similarity, sincos_pos_embed)
+from numpyvit.insight.diagrams import draw_data_flow
 from numpyvit.insight.plots import plot_pos_embed_similarity
 """),
 md(r"""
@@ -170,10 +172,32 @@ print("PatchEmbed == matmul on patches:", np.allclose(tokens, as_matmul, atol=1e
 print("PatchEmbed == stride-7 conv:    ", np.allclose(tokens[0], as_conv.reshape(16, D), atol=1e-6))
 """),
 md(r"""
-At initialisation the 64 filters are random (truncated normal, standard deviation 0.02, as
-in timm), so the tokens are random mixtures of the pixels. Notebook 6 shows what the
-filters become after training; the paper found (its Figure 7, left) that they turn into
-something like a basis for the fine structure inside a patch.
+At initialisation the 64 filters are random, so the tokens are random mixtures of the
+pixels. numpyvit builds the projection as a `Linear` layer, so it starts like every other
+`Linear` in the package: weights drawn from a normal distribution of standard deviation
+0.02, redrawn where they fall beyond two standard deviations (`trunc_normal` in
+`numpyvit/layers/module.py`), biases zero. One rule for every linear map keeps the
+initialisation in one place. timm does differently here: its `patch_embed.proj` is a
+PyTorch `Conv2d`, which timm's initialisation leaves at PyTorch's default,
+uniform on $\pm 1/\sqrt{\text{fan-in}}$ with fan-in $= C p^2$, a standard deviation of
+$1/\sqrt{3 C p^2}$. For our patches of 49 pixels that start is several times larger than ours:
+"""),
+code(r"""
+fan_in = W[0].size                                   # C * p * p = 49 pixels feed each filter
+ours = W.std()
+pytorch_default = 1 / np.sqrt(3 * fan_in)            # std of uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
+print(f"numpyvit's patch projection: std {ours:.4f}, largest |weight| {np.abs(W).max():.4f} "
+      f"(cut at 2 x 0.02 = 0.04)")
+print(f"PyTorch's Conv2d default for fan-in {fan_in}: std {pytorch_default:.4f}, "
+      f"{pytorch_default / ours:.1f} times ours")
+assert np.abs(W).max() <= 0.04 and 0.016 < ours < 0.019     # std 0.02 x 0.88, the cut's shrinkage
+assert pytorch_default / ours > 4                            # "several times larger"
+"""),
+md(r"""
+(Cutting the normal at two standard deviations removes its tails, so the weights' standard
+deviation is about 0.88 x 0.02 = 0.018, not 0.02.) Notebook 6 shows what the filters become
+after training; the paper found (its Figure 7, left) that they turn into something like a
+basis for the fine structure inside a patch.
 
 ## The class token
 
@@ -297,7 +321,15 @@ The untrained model gives every digit a probability near 1/10: it has no opinion
 | + class token $(B, N+1, D)$ | (1, 17, 64) | (1, 197, 768) |
 | + position embedding | (1, 17, 64) | (1, 197, 768) |
 
-From here on the model never sees pixels again: it works on 17 tokens of width 64.
+From here on the model never sees pixels again: it works on 17 tokens of width 64. The
+whole model as a diagram, drawn by `numpyvit.insight.diagrams` from the config: every shape
+on it is computed from `ViTConfig()`, so `draw_data_flow(ViTConfig(patch_size=4))` would
+show that model's 50 tokens instead. Notebook 3 draws the inside of one block.
+"""),
+code(r"""
+draw_data_flow(ViTConfig())
+"""),
+md(r"""
 
 ## Exercises
 

@@ -31,6 +31,7 @@ code(r"""
 import inspect
 
 from numpyvit import GELU, Block, LayerNorm, Mlp, ViTConfig, VisionTransformer, load_mnist, normalize
+from numpyvit.insight.diagrams import draw_block
 """),
 md(r"""
 ## The input: tokens of 64 digits
@@ -150,8 +151,7 @@ weights of standard deviation 0.02 (timm's choice), `fc1`'s outputs are small, a
 $\pm 0.15$, and there GELU is nearly the straight line $x/2$: the untrained MLP is almost
 linear. For a weight scale that keeps the variance ($1/\sqrt{D}$, the "LeCun" scale), the
 pre-activations have standard deviation about 1 and GELU's shape shows: the negative half is
-squashed into $[-0.17, 0]$ while the positive half passes. Training moves the weights from
-the first regime towards the second.
+squashed into $[-0.17, 0]$ while the positive half passes.
 """),
 code(r"""
 lecun = Mlp(64, 128, rng=np.random.default_rng(1))
@@ -169,7 +169,16 @@ for ax, m, name in ((axes[0], mlp, "timm init (std 0.02)"), (axes[1], lecun, "Le
 md(r"""
 ## The pre-norm residual block
 
-Here is `Block.forward`, the paper's equations 2 and 3:
+The block as a diagram, drawn by `numpyvit.insight.diagrams` from the config (so the shapes
+are those of `ViTConfig()`: $N = 17$ tokens, $D = 64$, $h = 4$ heads of $D_h = 16$,
+$M = 128$). The residual stream runs straight down the left; each branch reads a normalised
+copy of it and adds its result back at a $+$:
+"""),
+code(r"""
+draw_block(ViTConfig())
+"""),
+md(r"""
+And here is `Block.forward`, the paper's equations 2 and 3, the diagram in code:
 """),
 code(r"""
 print(inspect.getsource(Block.forward))
@@ -232,11 +241,18 @@ def spread(z):
     # how different the tokens of each image are, relative to their size: 0 = all identical
     return np.linalg.norm(z - z.mean(axis=1, keepdims=True)) / np.linalg.norm(z)
 
+def entropy(att):
+    # -sum_j a_j ln a_j over the keys, in nats: ln N for uniform attention, 0 for one-hot
+    return -(att * np.log(att)).sum(axis=-1)       # (B, h, N)
+
 with_res = without_res = deep.embed(x)
 spreads = {"with residuals (the ViT)": [spread(with_res)], "without residuals": [spread(without_res)]}
+entropies, largest = [], []                        # of every block's attention, both stacks
 for blk in deep.blocks:
     with_res = blk.forward(with_res)
+    entropies.append(entropy(blk.attn.att)); largest.append(blk.attn.att.max())
     without_res = blk.attn.forward(blk.norm1.forward(without_res))    # the same layers, no "+ z"
+    entropies.append(entropy(blk.attn.att)); largest.append(blk.attn.att.max())
     without_res = blk.mlp.forward(blk.norm2.forward(without_res))
     spreads["with residuals (the ViT)"].append(spread(with_res))
     spreads["without residuals"].append(spread(without_res))
@@ -256,6 +272,27 @@ and after two they are identical to float precision: every trace of which patch 
 is gone before training even starts (the effect is analysed by Dong et al. 2021, "Attention
 is not all you need: pure attention loses rank doubly exponentially with depth"). With
 residuals the tokens keep their identity through all 12 blocks.
+
+This is a measurement *at initialisation*, and it rests on attention being close to uniform
+there. How close? The entropy of an attention row, $-\sum_j a_j \ln a_j$, is $\ln N$ for
+uniform weights and 0 for a row that picks one token:
+"""),
+code(r"""
+entropies, largest = np.stack(entropies), max(largest)    # (2 * 12, B, h, N): every row measured
+N = z0.shape[1]
+print(f"attention entropy over every row of all 24 passes: mean {entropies.mean():.5f} nats, "
+      f"smallest {entropies.min():.5f}; uniform ln {N} = {np.log(N):.5f}")
+print(f"largest single weight {largest:.4f}; uniform 1/{N} = {1 / N:.4f}")
+assert entropies.min() > 0.999 * np.log(N)      # every row within 0.1% of uniform
+assert largest < 1.2 / N                        # no weight even 20% above 1/N
+"""),
+md(r"""
+Every row is within 0.1% of the uniform entropy, and no weight is even 20% above $1/17$:
+the untrained attention really is an average over the tokens, so without the "$+ z$" it
+replaces each token by (nearly) the same average. A trained attention layer is far from
+uniform (notebook 6), so how fast a trained stack without residuals would lose its tokens is
+a different question; what the residual connections guarantee is that the untrained stack,
+where training has to start, does not.
 
 The same holds for gradients. The derivative of $x + f(x)$ is $1 + f'(x)$, so the backward
 pass sends the incoming gradient straight through, and adds the branch's contribution to
