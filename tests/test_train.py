@@ -298,6 +298,18 @@ def test_predict_reads_a_dark_digit_on_a_light_page_as_light_on_black(tmp_path):
     assert x[0, 0] == 0 and x[13, 13] > 200          # background exactly 0, the stroke light, centred
 
 
+@pytest.mark.parametrize("dynamics_steps, drawn", [("8", True), ("0", False)])
+def test_cli_train_draws_curves_and_dynamics_beside_the_run(dynamics_steps, drawn, data, tmp_path, monkeypatch,
+                                                            capsys):
+    import numpyvit.training.mnist as mnist
+    monkeypatch.setattr(mnist, "load_mnist", lambda data_dir=None: data)
+    small = ["--dim", "16", "--depth", "1", "--heads", "2", "--mlp-dim", "32"]
+    code, _, _ = run_cli(["train", "--out", str(tmp_path), "--epochs", "2", "--batch-size", "64", "--no-progress",
+                          "--dynamics-steps", dynamics_steps, *small], capsys)
+    assert code == 0 and (tmp_path / "curves.png").exists()
+    assert (tmp_path / "dynamics.png").exists() == (tmp_path / "dynamics.jsonl").exists() == drawn
+
+
 def test_cli_will_not_overwrite_an_existing_run(tmp_path, capsys):
     save_checkpoint(tmp_path / "last.npz", VisionTransformer(ViTConfig.from_dict(SMALL)))
     code, _, err = run_cli(["train", "--out", str(tmp_path)], capsys)
