@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 from ..layers.attention import Attention
+from .parallel import _blas_one_thread
 
 
 def parameter_group(name):
@@ -135,8 +136,11 @@ class TrainingDynamics:
             return []
         was_training = self.model.training
         self.model.eval()
+        # one BLAS thread: threads of a small matmul that wait for a busy core can make this
+        # pass ~8x slower on a loaded machine, and one thread loses little on an idle one
         try:
-            self.model.forward(self.probe)
+            with _blas_one_thread():
+                self.model.forward(self.probe)
         finally:
             self.model.train(was_training)
         return [attention_entropy(m.att) for m in self.attentions]
