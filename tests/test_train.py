@@ -350,6 +350,10 @@ def test_user_errors_are_the_package_error_type():
         assert issubclass(error, UsageError), error
     with pytest.raises(ConfigError, match="epochs=0 must be a positive integer"):
         TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="dynamics_steps=2.5 must be a whole number of steps >= 0"):
+        TrainConfig(dynamics_steps=2.5)
+    with pytest.raises(ConfigError, match="dynamics_steps=-1 must be a number >= 0"):
+        TrainConfig(dynamics_steps=-1)
     assert isinstance(ConfigError("x"), ValueError)     # what a library user would catch
 
 

@@ -55,6 +55,8 @@ class TrainConfig(Config):
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.number)) and value >= 0 and math.isfinite(value)):
                 raise ConfigError(f"{name}={value!r} must be a number >= 0")
+        if isinstance(self.dynamics_steps, bool) or not isinstance(self.dynamics_steps, (int, np.integer)):
+            raise ConfigError(f"dynamics_steps={self.dynamics_steps!r} must be a whole number of steps >= 0")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing={self.label_smoothing!r} must be in [0, 1)")
         if self.min_lr > self.lr:
