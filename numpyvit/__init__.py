@@ -34,6 +34,7 @@ from .models.vit import ViTConfig, VisionTransformer
 from .training.augment import augment
 from .training.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .training.data import class_balanced_subset, iterate_batches, normalize, synthetic_digits
+from .training.dynamics import TrainingDynamics, attention_entropy, parameter_group
 from .training.mnist import DownloadError, load_mnist
 from .training.optim import SGD, AdamW, clip_grad_norm, lr_at
 from .training.parallel import DataParallel

@@ -175,8 +175,11 @@ def cmd_train(args):
     _, metrics = train(kind, model_config, train_config, data, out, resume=ckpt,
                        progress=not args.no_progress, workers=args.workers)
     if metrics:
-        from .insight.plots import plot_curves
+        from .insight.plots import plot_curves, plot_dynamics
         _save(plot_curves(metrics), out / "curves.png")
+        if (out / "dynamics.jsonl").exists():       # not with --dynamics-steps 0
+            rows = [json.loads(line) for line in (out / "dynamics.jsonl").read_text().splitlines()]
+            _save(plot_dynamics(rows), out / "dynamics.png")
         last = metrics[-1]
         print(f"done: test accuracy {last['test_acc']:.4f} after {last['epoch']} epochs, "
               f"{last['elapsed_s']:.0f} s; run folder {out}")

@@ -11,7 +11,7 @@ from numpyvit import VisionTransformer
 from numpyvit.insight.analysis import patch_embed_components
 from numpyvit.cli import write_analysis
 from numpyvit.insight.plots import (plot_attention_distance, plot_attention_maps, plot_confusion, plot_curves,
-                                    plot_data_scale, plot_mistakes, plot_patch_components,
+                                    plot_data_scale, plot_dynamics, plot_mistakes, plot_patch_components,
                                     plot_pos_embed_similarity, plot_rollout, plot_sweep)
 from conftest import tiny_config
 
@@ -145,3 +145,35 @@ def test_plot_sweep_has_both_panels_and_every_implementation(tmp_path):
     assert_figure_saves(fig, 2, tmp_path)
     assert len(fig.axes[0].get_lines()) == 2 and len(fig.axes[1].get_lines()) == 1
     np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_xdata(), [4, 16, 49])
+
+
+def dynamics_rows(epochs, layers=2, samples=True):
+    groups = ["cls/pos", "patch_embed"] + [f"blocks.{i}.{k}" for i in range(layers) for k in ("norm", "attn", "mlp")] + ["head"]
+    return [{"epoch": e, "grad_norm": {g: 0.1 * e for g in groups} if samples else None,
+             "update_ratio": {g: 1e-3 / e for g in groups} if samples else None,
+             "attn_entropy": [2.5 - 0.1 * e] * layers, "attn_entropy_uniform": float(np.log(17)) if layers else None,
+             "clip_fraction": 1 / e, "grad_norm_mean": 1.5 / e, "grad_norm_max": 3.0}
+            for e in epochs]
+
+
+def test_plot_dynamics_has_the_four_panels_and_a_row_per_group(tmp_path):
+    fig = plot_dynamics(dynamics_rows([1, 2, 3]))
+    # two maps with a colour bar each, entropy, clipping and its right-hand axis
+    assert_figure_saves(fig, 2 + 2 + 2 + 1, tmp_path)
+    titles = [ax.get_title() for ax in fig.axes]
+    for title in ("Gradient norm per group (before clipping)", "Update / weight per step, per group",
+                  "Attention entropy per layer (probe batch, eval mode)", "Gradient clipping"):
+        assert title in titles
+    grad_map = fig.axes[titles.index("Gradient norm per group (before clipping)")]
+    assert [t.get_text() for t in grad_map.get_yticklabels()][:3] == ["cls/pos", "patch_embed", "blocks.0.norm"]
+    entropy = fig.axes[titles.index("Attention entropy per layer (probe batch, eval mode)")]
+    assert len(entropy.get_lines()) == 2 + 1                      # a line per layer and ln N
+
+
+def test_plot_dynamics_copes_with_one_epoch_no_samples_and_no_attention(tmp_path):
+    assert_figure_saves(plot_dynamics(dynamics_rows([1])), 7, tmp_path)
+    assert_figure_saves(plot_dynamics(dynamics_rows([1, 2], samples=False) + dynamics_rows([3])), 7, tmp_path)
+    fig = plot_dynamics(dynamics_rows([0.5, 1.0], layers=0))
+    assert_figure_saves(fig, 7, tmp_path)
+    with pytest.raises(ValueError, match="lacks keys"):
+        plot_dynamics([{"epoch": 1}])

@@ -18,4 +18,5 @@ def test_quick_preset_trains_on_real_mnist_to_95_percent(tmp_path):
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     print(run.stdout)
     assert metrics[-1]["test_acc"] >= 0.95, metrics[-1]
-    assert (tmp_path / "run" / "curves.png").exists() and (tmp_path / "run" / "last.npz").exists()
+    for name in ("curves.png", "dynamics.png", "dynamics.jsonl", "last.npz"):
+        assert (tmp_path / "run" / name).exists(), name

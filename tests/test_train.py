@@ -34,20 +34,26 @@ def weights(model):
     return {name: value.copy() for name, value, _ in model.named_parameters()}
 
 
+def read_jsonl(path, drop=()):
+    """The rows of a .jsonl file, without the keys in `drop` (timings, which differ run to run)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in drop} for row in rows]
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(data, tmp_path_factory):
-    """The weights after an uninterrupted small run, one run per (dropout, workers), shared by
-    every resume test that compares against it."""
+    """The weights and dynamics.jsonl rows (without timings) after an uninterrupted small run,
+    one run per (dropout, workers), shared by every resume test that compares against it."""
     runs = {}
 
-    def final_weights(dropout=0.0, workers=1):
+    def final_run(dropout=0.0, workers=1):
         if (dropout, workers) not in runs:
             out = tmp_path_factory.mktemp("uninterrupted")
             model, _ = train("vit", {**SMALL, "dropout": dropout}, small_train_config(), data, out,
                              progress=False, log=lambda s: None, workers=workers)
-            runs[dropout, workers] = weights(model)
+            runs[dropout, workers] = weights(model), read_jsonl(out / "dynamics.jsonl", drop={"dynamics_s"})
         return runs[dropout, workers]
-    return final_weights
+    return final_run
 
 
 def test_a_small_batch_overfits_to_near_zero_loss(data):
@@ -75,6 +81,14 @@ def test_training_learns_and_writes_the_run_folder(tmp_path):
         assert key in rows[0]
     assert json.loads((tmp_path / "config.json").read_text())["model_config"] == SMALL
     assert not (tmp_path / "curves.png").exists()          # the trainer draws nothing; the CLI does
+    dynamics = read_jsonl(tmp_path / "dynamics.jsonl")
+    assert [r["epoch"] for r in dynamics] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in dynamics] == [32, 64, 96, 128, 160, 192]      # 32 steps an epoch
+    assert all(r["samples"] == 8 for r in dynamics)                           # dynamics_steps=8
+    assert list(dynamics[0]["grad_norm"]) == ["cls/pos", "patch_embed", "blocks.0.norm", "blocks.0.attn",
+                                              "blocks.0.mlp", "norm", "head"]
+    assert len(dynamics[0]["attn_entropy"]) == 1 and 0 < dynamics[0]["attn_entropy"][0] <= np.log(17)
+    assert all(0 <= r["clip_fraction"] <= 1 for r in dynamics)
     assert load_checkpoint(tmp_path)["train"]["epoch"] == 6
 
 
@@ -114,8 +128,10 @@ def test_two_epochs_equal_one_epoch_then_resume_bit_for_bit(data, uninterrupted,
     resumed, metrics = train("vit", SMALL, small_train_config(), data, tmp_path, resume=ckpt,
                              progress=False, log=lambda s: None)
     assert [m["epoch"] for m in metrics] == [1, 2]
-    for name, value in uninterrupted().items():
+    final_weights, final_dynamics = uninterrupted()
+    for name, value in final_weights.items():
         assert np.array_equal(value, weights(resumed)[name]), name
+    assert read_jsonl(tmp_path / "dynamics.jsonl", drop={"dynamics_s"}) == final_dynamics
 
 
 @pytest.mark.parametrize("dropout, workers", [(0.0, 1), (0.1, 2)])
@@ -140,8 +156,20 @@ def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(dropout, workers, d
     assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 4)
     resumed, _ = train("vit", model_config, small_train_config(), data, tmp_path / "b", resume=ckpt,
                        log=lambda s: None, **run)
-    for name, value in uninterrupted(dropout, workers).items():
+    final_weights, final_dynamics = uninterrupted(dropout, workers)
+    for name, value in final_weights.items():
         assert np.array_equal(value, weights(resumed)[name]), name
+    # the half-finished epoch's sums travelled in the checkpoint: the same rows as without a stop
+    assert read_jsonl(tmp_path / "b" / "dynamics.jsonl", drop={"dynamics_s"}) == final_dynamics
+
+
+def test_recording_the_dynamics_changes_nothing_in_the_run(data, uninterrupted, tmp_path):
+    # 8 steps an epoch and dynamics_steps=8: every step is sampled, the most it can interfere
+    model, _ = train("vit", SMALL, small_train_config(dynamics_steps=0), data, tmp_path,
+                     progress=False, log=lambda s: None, workers=1)
+    assert not (tmp_path / "dynamics.jsonl").exists()
+    for name, value in uninterrupted()[0].items():
+        assert np.array_equal(value, weights(model)[name]), name
 
 
 def test_a_non_finite_loss_stops_with_step_lr_and_checkpoint(data, tmp_path, monkeypatch):
@@ -270,6 +298,18 @@ def test_predict_reads_a_dark_digit_on_a_light_page_as_light_on_black(tmp_path):
     assert x[0, 0] == 0 and x[13, 13] > 200          # background exactly 0, the stroke light, centred
 
 
+@pytest.mark.parametrize("dynamics_steps, drawn", [("8", True), ("0", False)])
+def test_cli_train_draws_curves_and_dynamics_beside_the_run(dynamics_steps, drawn, data, tmp_path, monkeypatch,
+                                                            capsys):
+    import numpyvit.training.mnist as mnist
+    monkeypatch.setattr(mnist, "load_mnist", lambda data_dir=None: data)
+    small = ["--dim", "16", "--depth", "1", "--heads", "2", "--mlp-dim", "32"]
+    code, _, _ = run_cli(["train", "--out", str(tmp_path), "--epochs", "2", "--batch-size", "64", "--no-progress",
+                          "--dynamics-steps", dynamics_steps, *small], capsys)
+    assert code == 0 and (tmp_path / "curves.png").exists()
+    assert (tmp_path / "dynamics.png").exists() == (tmp_path / "dynamics.jsonl").exists() == drawn
+
+
 def test_cli_will_not_overwrite_an_existing_run(tmp_path, capsys):
     save_checkpoint(tmp_path / "last.npz", VisionTransformer(ViTConfig.from_dict(SMALL)))
     code, _, err = run_cli(["train", "--out", str(tmp_path)], capsys)
@@ -310,6 +350,10 @@ def test_user_errors_are_the_package_error_type():
         assert issubclass(error, UsageError), error
     with pytest.raises(ConfigError, match="epochs=0 must be a positive integer"):
         TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="dynamics_steps=2.5 must be a whole number of steps >= 0"):
+        TrainConfig(dynamics_steps=2.5)
+    with pytest.raises(ConfigError, match="dynamics_steps=-1 must be a number >= 0"):
+        TrainConfig(dynamics_steps=-1)
     assert isinstance(ConfigError("x"), ValueError)     # what a library user would catch
 
 
@@ -352,3 +396,80 @@ def test_a_logged_training_run_writes_few_progress_lines(data, tmp_path, capsys)
     train("vit", SMALL, small_train_config(epochs=2), data, tmp_path, progress=True, log=print)
     err = capsys.readouterr().err          # not a terminal under pytest
     assert len(err.splitlines()) == 2 * 3 and "\r" not in err
+
+
+# --- training dynamics -------------------------------------------------------------------
+def tiny_vit_with_gradients(x, y, optimizer_cls=None, **opt_kw):
+    from numpyvit.training.dynamics import TrainingDynamics
+    model = VisionTransformer(ViTConfig.from_dict(SMALL), seed=0)
+    dynamics = TrainingDynamics(model, x[:4], every=1)
+    loss_fn = SoftmaxCrossEntropy()
+    loss_fn.forward(model.forward(x), y)
+    model.zero_grad()
+    model.backward(loss_fn.backward())
+    return model, dynamics
+
+
+def group_norm(arrays):
+    return float(np.sqrt(sum(np.sum(np.asarray(a, dtype=np.float64) ** 2) for a in arrays)))
+
+
+def test_recorded_gradient_norm_per_group_equals_one_computed_by_hand(data):
+    model, dynamics = tiny_vit_with_gradients(normalize(data[0][:8]), data[1][:8])
+    dynamics.gradients(0)
+    dynamics.updated(0)                        # no optimiser step: every update ratio is 0
+    row = dynamics.end_period(epoch=1)
+    attn = model.blocks[0].attn
+    by_hand = group_norm([attn.qkv.grads["weight"], attn.qkv.grads["bias"],
+                          attn.proj.grads["weight"], attn.proj.grads["bias"]])
+    assert row["grad_norm"]["blocks.0.attn"] == pytest.approx(by_hand, rel=1e-6)
+    by_hand = group_norm([model.grads["cls_token"], model.grads["pos_embed"]])
+    assert row["grad_norm"]["cls/pos"] == pytest.approx(by_hand, rel=1e-6)
+    assert row["update_ratio"]["blocks.0.attn"] == 0.0 and row["samples"] == 1
+    assert row["clip_fraction"] is None        # no norm was passed: clipping was not measured
+
+
+def test_recorded_update_ratio_of_a_known_sgd_step(data):
+    # plain SGD moves w by exactly lr * g, so the ratio of a group is lr |g| / |w|
+    from numpyvit.training.optim import SGD
+    model, dynamics = tiny_vit_with_gradients(normalize(data[0][:8]), data[1][:8])
+    mlp = model.blocks[0].mlp
+    arrays = [(m.params[k].copy(), m.grads[k].copy()) for m in (mlp.fc1, mlp.fc2) for k in ("weight", "bias")]
+    expected = 0.1 * group_norm([g for _, g in arrays]) / group_norm([w for w, _ in arrays])
+    dynamics.gradients(0)
+    SGD(model, lr=0.1, momentum=0.0).step()
+    dynamics.updated(0, norm=2.0, max_norm=1.0)
+    row = dynamics.end_period(epoch=1)
+    assert row["update_ratio"]["blocks.0.mlp"] == pytest.approx(expected, rel=1e-4)
+    assert (row["clip_fraction"], row["grad_norm_mean"], row["grad_norm_max"]) == (1.0, 2.0, 2.0)
+
+
+def test_only_every_nth_step_is_sampled(data):
+    from numpyvit.training.dynamics import TrainingDynamics
+    dynamics = TrainingDynamics(VisionTransformer(ViTConfig.from_dict(SMALL)), normalize(data[0][:2]), every=4)
+    assert [s for s in range(12) if dynamics.sampled(s)] == [2, 6, 10]
+
+
+def test_entropy_of_uniform_attention_is_ln_n_and_of_one_hot_attention_zero(data):
+    from numpyvit.training.dynamics import TrainingDynamics, attention_entropy
+    assert attention_entropy(np.full((2, 3, 5, 5), 0.2)) == pytest.approx(np.log(5), rel=1e-12)
+    assert attention_entropy(np.broadcast_to(np.eye(5), (2, 3, 5, 5))) == 0.0
+    # zero queries and keys: every score is 0, every attention row uniform over N = 17 tokens
+    model = VisionTransformer(ViTConfig.from_dict({**SMALL, "depth": 2}), seed=0)
+    for block in model.blocks:
+        block.attn.qkv.params["weight"][:2 * 16] = 0.0
+        block.attn.qkv.params["bias"][:2 * 16] = 0.0
+    row = TrainingDynamics(model, normalize(data[0][:4]), every=1).end_period(epoch=1)
+    assert row["attn_entropy"] == pytest.approx([np.log(17)] * 2, rel=1e-6)
+    assert row["attn_entropy_uniform"] == pytest.approx(np.log(17))
+    assert model.training                      # measured in eval mode, then put back
+
+
+def test_a_resnet_records_dynamics_without_attention(tmp_path):
+    from numpyvit.models.resnet import ResNetConfig
+    x, y = synthetic_digits(320, seed=0)
+    config = ResNetConfig(widths=(4, 8), blocks_per_stage=(1, 1)).to_dict()
+    train("resnet", config, small_train_config(epochs=1), (x[:256], y[:256], x[256:], y[256:]), tmp_path,
+          progress=False, log=lambda s: None)
+    (row,) = read_jsonl(tmp_path / "dynamics.jsonl")
+    assert row["attn_entropy"] == [] and "layer1.0.conv" in row["grad_norm"]

@@ -118,7 +118,11 @@ def main(argv=None):
     names = [n for n in NOTEBOOKS if not args.only or any(n.startswith(p) for p in args.only)]
     if not names:
         parser.error(f"no notebook matches {args.only}; known: {NOTEBOOKS}")
-    env = {"NUMPYVIT_FAST": "1"} if args.fast else {}
+    # one BLAS thread, as the README's run times are measured: the notebooks' small matrices gain
+    # nothing from more, and threads spinning against other jobs can slow them many times over
+    env = {"OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+    if args.fast:
+        env["NUMPYVIT_FAST"] = "1"
     for name in names:
         nb = build(name)
         path = NOTEBOOK_DIR / f"{name}.ipynb"

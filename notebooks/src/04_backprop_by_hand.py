@@ -5,17 +5,21 @@ md(r"""
 # 4. Backprop by hand
 
 numpyvit has no automatic differentiation: every layer's `backward` was derived on paper
-and written out by hand. This notebook derives the three that take the most thought
-(softmax, LayerNorm and attention) next to the code that implements them, and then
-does what makes hand-written gradients trustworthy: it checks them against numerical
-derivatives, and breaks one on purpose to see the check fail.
+and written out by hand. This notebook derives the ones that take the most thought (the
+loss, softmax, LayerNorm and attention) and the one rule that catches most students out (a
+broadcast in the forward pass is a sum in the backward pass), each next to the code that
+implements it, and then does what makes hand-written gradients trustworthy: it checks them
+against numerical derivatives, and breaks one on purpose to see the check fail.
 
 **What you will learn**
 
 - the layer protocol: what `forward` saves, what `backward` receives, returns and
   accumulates;
+- where backpropagation starts: the gradient of softmax cross-entropy, $(p - y)/B$;
 - the backward passes of a linear layer, softmax, LayerNorm, attention and the residual
   block, derived step by step;
+- why a parameter that is broadcast (a bias, the class token, the position embedding)
+  receives the *sum* of the gradients of all its copies;
 - how `numpyvit.gradcheck` compares each gradient with a finite difference, how to read
   its table, and why it runs in float64;
 - what a wrong gradient looks like in that table.
@@ -31,7 +35,8 @@ import inspect
 
 from numpyvit import (GELU, Attention, Block, LayerNorm, Linear, ViTConfig, VisionTransformer,
                       format_table, gradcheck, max_rel_error)
-from numpyvit import random_point, softmax, softmax_backward
+from numpyvit import SoftmaxCrossEntropy, random_point, softmax, softmax_backward
+from numpyvit.gradcheck import numerical_gradient
 """),
 md(r"""
 ## The protocol, on the simplest layer
@@ -48,6 +53,62 @@ training loop calls `zero_grad()` before every backward pass.
 """),
 code(r"""
 print(inspect.getsource(Linear.backward))
+"""),
+md(r"""
+## Where backpropagation starts: softmax cross-entropy
+
+The first gradient of the backward pass is the loss's, with respect to the logits. For one
+image with logits $z \in \mathbb{R}^K$ and label $y$, the probabilities are
+$p_k = e^{z_k} / \sum_m e^{z_m}$ and the loss is
+
+$$\ell = -\ln p_y = -z_y + \ln \sum_m e^{z_m} .$$
+
+Differentiate each term with respect to $z_j$: the first gives $-1$ if $j = y$ and 0
+otherwise, which is $-y_j$ with $y$ the one-hot vector of the label; the second gives
+$e^{z_j} / \sum_m e^{z_m} = p_j$. So
+
+$$\frac{\partial \ell}{\partial z_j} = p_j - y_j .$$
+
+The softmax's Jacobian $\operatorname{diag}(p) - pp^\top$ (next section) is hidden in here,
+but combined with the logarithm it collapses to this one subtraction: the model is pushed up
+on the true class by $1 - p_y$ and down on every other class by its probability. The
+training loss is the mean over a batch of $B$ images, $L = \frac1B \sum_b \ell_b$, and each
+image's logits appear only in its own term, so
+
+$$dZ = \frac{P - Y}{B} \qquad (B, K).$$
+
+With label smoothing the one-hot $y$ becomes a smoothed target $q$ that still sums to 1, and
+the same two lines give $(P - Q)/B$. The code is the formula:
+"""),
+code(r"""
+print(inspect.getsource(SoftmaxCrossEntropy.backward))
+"""),
+md(r"""
+A check in float64 on a batch of 4 with 10 classes: the code against the formula, and the
+formula against a numerical derivative of the loss.
+"""),
+code(r"""
+B, K = 4, 10
+logits = 3 * rng.standard_normal((B, K))             # (B, K), float64
+labels = np.array([3, 0, 9, 3])                      # (B,)
+loss_fn = SoftmaxCrossEntropy()
+loss_fn.forward(logits, labels)
+dlogits = loss_fn.backward()                         # (B, K)
+
+onehot = np.eye(K)[labels]                           # (B, K)
+formula = (softmax(logits.copy()) - onehot) / B
+numeric = numerical_gradient(lambda: loss_fn.forward(logits, labels), logits).reshape(B, K)
+print(f"code - (p - y)/B      : largest |difference| {np.abs(dlogits - formula).max():.1e}")
+print(f"code - numerical      : largest |difference| {np.abs(dlogits - numeric).max():.1e}")
+print(f"each row of dZ sums to: {np.abs(dlogits.sum(axis=1)).max():.1e}")
+assert np.abs(dlogits - formula).max() < 1e-12
+assert np.abs(dlogits - numeric).max() < 1e-9
+assert np.abs(dlogits.sum(axis=1)).max() < 1e-15
+"""),
+md(r"""
+Each row of $dZ$ sums to zero, because $\sum_j p_j = \sum_j y_j = 1$: adding the same
+number to all of an image's logits changes no probability, so the loss cannot have a
+gradient in that direction.
 """),
 md(r"""
 ## Softmax
@@ -150,6 +211,91 @@ code(r"""
 print(inspect.getsource(Block.backward))
 """),
 md(r"""
+## A broadcast in the forward pass is a sum in the backward pass
+
+Some parameters are used many times in one forward pass. The position embedding $E$
+(shape $(1, N, D)$) is added to every image of the batch, broadcast along the batch axis:
+
+$$X_{b,n} = T_{b,n} + E_n \qquad \text{for every image } b = 1 \dots B .$$
+
+The chain rule sums over every place a variable is used:
+
+$$dE_n = \sum_b \frac{\partial L}{\partial X_{b,n}} \frac{\partial X_{b,n}}{\partial E_n}
+= \sum_b dX_{b,n} ,$$
+
+so the broadcast (one copy to each image) becomes a sum over the axis it copied along. The
+same holds for the class token $c$ (shape $(1, 1, D)$), broadcast to every image and
+written as token 0: $dc = \sum_b dX_{b,0}$; and for a linear layer's bias, added to every
+row (token) of every image: $db = \sum_{b,n} dY_{b,n}$. A backward pass that forgets the
+sum and keeps one image's gradient gets a different vector altogether; one that averages
+instead of summing is off by exactly the factor $B$.
+
+The forward pass's broadcasts, in `VisionTransformer.embed`:
+"""),
+code(r"""
+def lines_with(function, *words):
+    # the lines of a function's source that mention any of the words
+    return "\n".join(line for line in inspect.getsource(function).splitlines() if any(w in line for w in words))
+
+print(lines_with(VisionTransformer.embed, "broadcast_to", "position_embedding()"))
+print()
+print(lines_with(VisionTransformer.backward, "pos_embed", "cls_token"))
+print()
+print(lines_with(Linear.backward, "bias"))
+"""),
+md(r"""
+`Linear.backward`'s `column_sums(dy)` is the sum over all $B \cdot N$ rows.
+
+To see it numerically we need $dX$, the gradient that reaches the tokens just after the
+position embedding is added. The model's `pos_drop` (dropout, off here) is the first
+layer after that addition, so its `backward` receives exactly $dX$: we give this one
+model a `pos_drop.backward` that keeps a copy of what it receives. Then the position
+embedding's and class token's gradients are compared with the batch sums of $dX$ and with
+numerical derivatives, for the tiny float64 ViT of the gradient checks below:
+"""),
+code(r"""
+tiny = ViTConfig(image_size=8, patch_size=4, num_classes=3, dim=8, depth=2, heads=2, mlp_dim=16)
+vit = random_point(VisionTransformer(tiny, seed=0, dtype=np.float64))
+images = rng.standard_normal((3, 1, 8, 8))           # (B, C, H, W), B = 3
+G = rng.standard_normal((3, 3))                      # a fixed dL/dlogits: L = sum(logits * G)
+
+received = []
+def keep_and_pass(dx):
+    received.append(dx.copy())                       # (B, N, D): the gradient of the tokens
+    return dx                                        # dropout is off: it passes dx unchanged
+vit.pos_drop.backward = keep_and_pass
+
+vit.zero_grad()
+vit.forward(images)
+vit.backward(G)
+dX = received[-1]                                    # (3, 5, 8)
+loss = lambda: float(np.sum(vit.forward(images) * G))
+for name, summed, one_image in (("pos_embed", dX.sum(axis=0, keepdims=True), dX[:1]),            # (1, 5, 8)
+                                ("cls_token", dX[:, :1].sum(axis=0, keepdims=True), dX[:1, :1])):  # (1, 1, 8)
+    numeric = numerical_gradient(loss, vit.params[name]).reshape(summed.shape)
+    print(f"{name}: grad == batch sum of dX: {np.array_equal(vit.grads[name], summed)};  "
+          f"|batch sum - numerical| {np.abs(summed - numeric).max():.1e};  "
+          f"|image 0's dX - numerical| {np.abs(one_image - numeric).max():.1e}")
+    assert np.array_equal(vit.grads[name], summed)
+    assert np.abs(summed - numeric).max() < 1e-9           # the sum is the derivative
+    assert np.abs(one_image - numeric).max() > 1e-3        # one image's gradient is not
+"""),
+md(r"""
+And a linear layer's bias, shared by all $B \cdot N$ tokens:
+"""),
+code(r"""
+linear = Linear(8, 4, dtype=np.float64)
+tokens = rng.standard_normal((2, 5, 8))              # (B, N, D)
+dY = rng.standard_normal((2, 5, 4))                  # (B, N, out): L = sum(Y * dY)
+linear.forward(tokens)
+linear.backward(dY)
+numeric = numerical_gradient(lambda: float(np.sum(linear.forward(tokens) * dY)), linear.params["bias"])
+print(f"bias: |grad - sum of dY over batch and tokens| {np.abs(linear.grads['bias'] - dY.sum(axis=(0, 1))).max():.1e};  "
+      f"|grad - numerical| {np.abs(linear.grads['bias'] - numeric).max():.1e}")
+assert np.abs(linear.grads["bias"] - dY.sum(axis=(0, 1))).max() < 1e-12
+assert np.abs(linear.grads["bias"] - numeric).max() < 1e-9
+"""),
+md(r"""
 ## Checking gradients numerically
 
 Derivations go wrong in small ways: a missing transpose, a forgotten term, a factor off.
@@ -222,10 +368,11 @@ images = rng.standard_normal((2, 1, 8, 8))           # (B, C, H, W)
 rows = gradcheck(vit, images, max_checks=10)
 print(format_table(rows))
 print(f"\n{len(rows)} tensors, worst relative error {max_rel_error(rows):.1e}")
+assert max_rel_error(rows) < 1e-8
 """),
 md(r"""
 Every tensor, from the head back to the input pixels, agrees with the numerical
-derivative to about $10^{-9}$ or better.
+derivative to better than $10^{-8}$.
 
 ## Breaking a gradient on purpose
 
@@ -243,7 +390,11 @@ class ForgotTheScale(Attention):
         finally:
             self.scale = scale
 
-print(format_table(gradcheck(ForgotTheScale(8, heads=2, dtype=np.float64), x)))
+broken = {r.name: r for r in gradcheck(ForgotTheScale(8, heads=2, dtype=np.float64), x)}
+print(format_table(list(broken.values())))
+assert broken["proj.weight"].max_rel_error < 1e-7 and broken["proj.bias"].max_rel_error < 1e-7
+assert abs(broken["qkv.weight"].max_rel_error - 1 / 3) < 1e-6 and abs(broken["qkv.bias"].max_rel_error - 1 / 3) < 1e-6
+assert 1e-3 < broken["input"].max_rel_error < 1 / 3
 """),
 md(r"""
 The table does more than say "wrong": it says *where*. `proj.weight` and `proj.bias`
@@ -251,14 +402,17 @@ still pass, because their gradients are computed before the backward pass reache
 scores. Everything upstream of the bug fails. The query and key parts of `qkv` are off by
 exactly the missing factor $\sqrt{D_h} = 2$, which shows as a relative error of
 $|2a - a|/(2a + a) = 1/3$. The input's gradient mixes that wrong path with the correct one
-through the values, so some of its entries are wrong by 100%.
+through the values, so its error is smaller than $1/3$, but still far above what a correct
+gradient shows.
 
 A second bug, in softmax's backward: forget the term that comes from the normalisation,
 writing $ds = a \odot da$.
 """),
 code(r"""
 forgot_the_sum = SoftmaxLayer(backward_fn=lambda att, datt: att * datt)
-print(format_table(gradcheck(forgot_the_sum, scores)))
+rows = gradcheck(forgot_the_sum, scores)
+print(format_table(rows))
+assert max_rel_error(rows) > 0.1
 """),
 md(r"""
 Errors of order 1: caught. The package's test suite keeps deliberately wrong backward
@@ -289,13 +443,57 @@ print("GELU.backward  :", g.backward(np.ones_like(xs)))
 print(format_table(gradcheck(GELU(dtype=np.float64), x)))
 """, "Solution 1 (click to expand)"),
 *solution(r"""
-# gradcheck casts the input to float64 and NumPy then computes in float64, so the input row
-# still looks fine. But weight and bias are stored in float32: each nudge w +- h is rounded
-# to float32's ~7 significant digits, an error of up to ~6e-8 in a step of 1e-3, so the
-# numerical derivative is only good to ~1e-4. The parameter rows show errors some 10,000
-# times larger than in float64, the size a subtle bug could also produce.
-print(format_table(gradcheck(LayerNorm(8, dtype=np.float32), x)))
+# The float32 layer's table next to the float64 one, for the same x:
+rows32 = {r.name: r for r in gradcheck(LayerNorm(8, dtype=np.float32), x)}
+rows64 = {r.name: r for r in gradcheck(LayerNorm(8, dtype=np.float64), x)}
+print(format_table(list(rows32.values())))
+for name in rows32:
+    print(f"{name:>6}: {rows32[name].max_rel_error:.2e} in float32, {rows64[name].max_rel_error:.2e} in float64, "
+          f"{rows32[name].max_rel_error / rows64[name].max_rel_error:.1e} times larger")
 """, "Solution 2 (click to expand)"),
+answer(r"""
+The three rows tell three different stories.
+
+- **input**: exactly the float64 row. gradcheck casts the input to float64, and the
+  layer's weight (1.0) and bias (0.0) are exact in float32, so NumPy computes this check
+  entirely in float64.
+- **weight**: about $10^{-5}$, some $10^7$ times the float64 error: past the $10^{-7}$ rule
+  of thumb, the size a subtle bug could produce.
+- **bias**: a few times $10^{-8}$, still below $10^{-7}$, although it is stored in float32
+  just like the weight.
+
+Why the weight and not the bias: the numerical derivative nudges a parameter to
+$w \pm h, w \pm 2h$ and stores each nudged value *in the parameter's own array*, so in
+float32. A float32 number carries about 7 significant digits relative to its own size. The
+weight sits at 1.0, where neighbouring float32 values are $1.2 \times 10^{-7}$ apart, so
+$1 + 10^{-3}$ is stored up to $6 \times 10^{-8}$ off: a few $10^{-5}$ of the step. The bias
+sits at 0, where $\pm 10^{-3}$ is stored to within $10^{-10}$. The layer's output is linear
+in both, so the numerical derivative is the true one times what the stencil makes of the
+steps actually taken, and each row's error can be predicted from the stored steps alone
+(the next solution cell). The stored steps explain the weight's error to within a few
+percent. For the bias they explain most of it; the rest is the float32 rounding of the
+analytic gradient itself, which is accumulated in a float32 array (at most
+$3 \times 10^{-8}$ in this measure). Both are limits of float32, not bugs: this is why
+gradient checks run in float64.
+""", "Solution 2: what the rows show, and why (click to expand)"),
+*solution(r"""
+def stencil_error(value, h=1e-3):
+    # relative error, as gradcheck reports it, of the fourth-order stencil on a linear function
+    # when each nudged value value + k h is stored in float32, as numerical_gradient stores it
+    step = {k: float(np.float32(np.float32(value) + k * h)) - value for k in (-2, -1, 1, 2)}
+    factor = (8 * (step[1] - step[-1]) - (step[2] - step[-2])) / (12 * h)   # 1 if the steps were exact
+    return abs(factor - 1) / (factor + 1)
+
+predicted_weight, predicted_bias = stencil_error(1.0), stencil_error(0.0)
+print(f"weight at 1.0: predicted {predicted_weight:.2e}, measured {rows32['weight'].max_rel_error:.2e}")
+print(f"bias at 0.0  : predicted {predicted_bias:.2e}, measured {rows32['bias'].max_rel_error:.2e}")
+assert rows32["input"].max_rel_error == rows64["input"].max_rel_error
+assert 1e6 < rows32["weight"].max_rel_error / rows64["weight"].max_rel_error < 1e8   # about 10^7
+assert 3e-6 < rows32["weight"].max_rel_error < 3e-5 and 1e-8 < rows32["bias"].max_rel_error < 1e-7
+assert rows32["weight"].max_rel_error > 1e-7 > rows32["bias"].max_rel_error
+assert abs(predicted_weight / rows32["weight"].max_rel_error - 1) < 0.05
+assert predicted_bias < rows32["bias"].max_rel_error < 2 * predicted_bias
+""", "Solution 2: each row's error predicted from the stored steps (click to expand)"),
 *solution(r"""
 # The key bias b_k adds the same vector to every key, so it adds q_i . b_k to *every* score
 # in row i. Softmax ignores a constant added to a whole row, so L does not depend on b_k at

@@ -1,5 +1,5 @@
-"""Figures: the ViT paper's section 4.5 analyses, training curves, confusion matrix, mistakes,
-the data-scale experiment and the speed sweep.
+"""Figures: the ViT paper's section 4.5 analyses, training curves and dynamics, confusion
+matrix, mistakes, the data-scale experiment and the speed sweep.
 
 One function per figure; each returns a matplotlib Figure and never calls show(). We build
 `matplotlib.figure.Figure` objects directly, without pyplot: no global figure state and no
@@ -14,8 +14,9 @@ paper does.
 import matplotlib
 import numpy as np
 from matplotlib import patheffects
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from . import analysis
 
@@ -276,6 +277,102 @@ def plot_curves(metrics):
     ax_loss.set_title("Loss")
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_title("Accuracy")
+    return fig
+
+
+def _edges(centres):
+    """Cell edges around sorted centres (epochs), half-way between neighbours: (n,) -> (n + 1,)."""
+    c = np.asarray(centres, dtype=float)
+    if len(c) == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
+
+
+def plot_dynamics(rows):
+    """Training dynamics against epoch, four panels, from dynamics.jsonl's rows.
+
+    rows: dicts with epoch (may be fractional), grad_norm and update_ratio ({group: value} or
+    None for a period without samples), attn_entropy (a value per layer, [] without
+    attention), attn_entropy_uniform (ln N), clip_fraction, grad_norm_mean, grad_norm_max, as
+    numpyvit.training.dynamics.TrainingDynamics records them. The two top panels are maps,
+    one row per parameter group in model order, on a log colour scale: the gradient norm
+    before clipping, and the update/weight ratio of one optimiser step, with ~1e-3 the usual
+    healthy size. Below, each attention layer's mean entropy with ln N (uniform attention)
+    dashed, and the share of steps whose gradient was clipped with the mean and largest
+    gradient norm on the right axis.
+    """
+    keys = ("epoch", "grad_norm", "update_ratio", "attn_entropy", "clip_fraction", "grad_norm_mean",
+            "grad_norm_max")
+    if not rows:
+        raise ValueError("rows is empty, expected a list of per-epoch dicts from dynamics.jsonl")
+    for i, r in enumerate(rows):
+        missing = [key for key in keys if key not in r]
+        if missing:
+            raise ValueError(f"rows[{i}] lacks keys {missing}, expected all of {list(keys)}")
+    epochs = np.array([r["epoch"] for r in rows], dtype=float)
+    groups = list(dict.fromkeys(g for r in rows for g in (r["grad_norm"] or {})))
+
+    def column(key, default=np.nan):
+        return np.array([default if r[key] is None else r[key] for r in rows], dtype=float)
+
+    fig = Figure(figsize=(11, 4.5 + 0.17 * len(groups)), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[0.9 + 0.17 * len(groups), 3.0])
+    for ax, key, title, label in zip(top.subplots(1, 2, sharey=True), ("grad_norm", "update_ratio"),
+                                     ("Gradient norm per group (before clipping)",
+                                      "Update / weight per step, per group"),
+                                     ("|g|", "|\u0394w| / |w|")):
+        # (groups, epochs); NaN where a period had no sampled step
+        m = np.array([[np.nan if r[key] is None else r[key].get(g, np.nan) for r in rows] for g in groups])
+        positive = m[np.isfinite(m) & (m > 0)]
+        norm = LogNorm(positive.min(), positive.max()) if positive.size else None
+        mesh = ax.pcolormesh(_edges(epochs), np.arange(len(groups) + 1) - 0.5, np.ma.masked_invalid(m),
+                             cmap="viridis", norm=norm)
+        ax.set_yticks(range(len(groups)), groups, fontsize=7)
+        ax.set_ylim(len(groups) - 0.5, -0.5)                      # model order, input at the top
+        ax.set_xlabel("epoch")
+        ax.set_title(title, fontsize=10)
+        top.colorbar(mesh, ax=ax, label=label)
+
+    ax_ent, ax_clip = bottom.subplots(1, 2)
+    entropy = [r["attn_entropy"] for r in rows]
+    layers = max((len(e) for e in entropy), default=0)
+    colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, max(layers, 1)))
+    for l in range(layers):
+        ax_ent.plot(epochs, [e[l] if l < len(e) else np.nan for e in entropy], "o-", ms=3,
+                    color=colours[l], label=f"layer {l + 1}")
+    uniform = next((r.get("attn_entropy_uniform") for r in rows if r.get("attn_entropy_uniform")), None)
+    if uniform:
+        ax_ent.axhline(uniform, color="gray", ls="--", label=f"uniform, ln N = {uniform:.2f}")
+        ax_ent.set_ylim(0, 1.08 * uniform)
+    if layers:
+        ax_ent.legend(fontsize=7, ncol=2)
+    else:
+        ax_ent.text(0.5, 0.5, "no attention layers", ha="center", va="center", transform=ax_ent.transAxes)
+    ax_ent.set_title("Attention entropy per layer (probe batch, eval mode)", fontsize=10)
+    ax_ent.set_ylabel("mean row entropy (nats)")
+
+    ax_clip.bar(epochs, column("clip_fraction"), width=0.6 * np.diff(_edges(epochs)), color="tab:orange",
+                alpha=0.6, label="steps clipped")
+    ax_clip.set_ylim(0, 1)
+    ax_clip.set_ylabel("share of steps clipped")
+    ax_norm = ax_clip.twinx()
+    ax_norm.plot(epochs, column("grad_norm_mean"), "o-", ms=3, color="tab:blue", label="mean |g|")
+    ax_norm.plot(epochs, column("grad_norm_max"), "^:", ms=3, color="tab:blue", label="largest |g|")
+    ax_norm.set_ylabel("global gradient norm, before clipping")
+    if np.nanmin(column("grad_norm_mean", np.inf)) > 0:
+        ax_norm.set_yscale("log")
+        ax_norm.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax_norm.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))   # 0.5, 2 not 2x10^0
+        ax_norm.yaxis.set_minor_formatter(NullFormatter())
+    handles = [h for a in (ax_clip, ax_norm) for h in a.get_legend_handles_labels()[0]]
+    ax_norm.legend(handles, [h.get_label() for h in handles], fontsize=7, framealpha=0.9)
+    ax_clip.set_title("Gradient clipping", fontsize=10)
+    for ax in (ax_ent, ax_clip):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if np.all(epochs == np.round(epochs)):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 

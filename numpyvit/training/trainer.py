@@ -1,8 +1,9 @@
 """Training: the loop, evaluation, presets, progress, metrics and checkpoints of a run folder.
 
-A run folder holds config.json, metrics.jsonl (one JSON object per epoch) and last.npz (the
-checkpoint, rewritten atomically every epoch). The trainer draws nothing: the command line
-adds curves.png from metrics.jsonl.
+A run folder holds config.json, metrics.jsonl (one JSON object per epoch), dynamics.jsonl
+(gradient norms, update ratios, clipping and attention entropy per epoch; see dynamics.py) and
+last.npz (the checkpoint, rewritten atomically every epoch). The trainer draws nothing: the
+command line adds curves.png and dynamics.png from the two .jsonl files.
 """
 import json
 import math
@@ -21,6 +22,7 @@ from ..models.registry import build_model
 from .augment import augment
 from .checkpoint import save_checkpoint
 from .data import class_balanced_subset, normalize
+from .dynamics import TrainingDynamics
 from .optim import AdamW, clip_grad_norm, lr_at
 from .parallel import DataParallel, available_cores
 
@@ -43,15 +45,18 @@ class TrainConfig(Config):
     max_steps: int = 0            # stop after this many steps, mid-epoch if need be (0 = no limit)
     eval_batch_size: int = 500    # images per forward pass when evaluating
     eval_every: int = 1           # evaluate on the test set every this many epochs (and the last)
+    dynamics_steps: int = 8       # steps per epoch sampled for dynamics.jsonl (0 = no dynamics)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "eval_every"):
             check_positive_int(name, getattr(self, name))
         for name in ("lr", "min_lr", "warmup_epochs", "weight_decay", "shift", "rotate", "scale",
-                     "clip_grad", "train_subset", "max_steps"):
+                     "clip_grad", "train_subset", "max_steps", "dynamics_steps"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.number)) and value >= 0 and math.isfinite(value)):
                 raise ConfigError(f"{name}={value!r} must be a number >= 0")
+        if isinstance(self.dynamics_steps, bool) or not isinstance(self.dynamics_steps, (int, np.integer)):
+            raise ConfigError(f"dynamics_steps={self.dynamics_steps!r} must be a whole number of steps >= 0")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing={self.label_smoothing!r} must be in [0, 1)")
         if self.min_lr > self.lr:
@@ -65,6 +70,9 @@ PRESETS = {
     # about a minute on a 2-core laptop: the default model, three epochs, shift only
     "quick": ({}, {"epochs": 3, "rotate": 0.0, "scale": 0.0}),
 }
+
+
+PROBE_IMAGES = 128   # test digits whose attention entropy dynamics.jsonl follows
 
 
 class TrainingDiverged(UsageError, RuntimeError):
@@ -220,6 +228,10 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     optimizer = AdamW(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = SoftmaxCrossEntropy(cfg.label_smoothing)
     x_test_n = normalize(x_test)
+    dynamics = None                          # gradient norms, update ratios, clipping, attention entropy
+    if cfg.dynamics_steps:
+        every = max(1, steps_per_epoch // cfg.dynamics_steps)
+        dynamics = TrainingDynamics(model, x_test_n[:PROBE_IMAGES], every)
     start_epoch, start_step, metrics, elapsed0 = 0, 0, [], 0.0
     partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "train_s": 0.0}
     if resume is not None:
@@ -230,6 +242,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
         elapsed0 = t.get("elapsed_s", 0.0)
         partial = t.get("partial", partial)
         set_model_rng_states(net, t.get("model_rng", {}))
+        if dynamics is not None and t.get("dynamics"):
+            dynamics.load_state_dict(t["dynamics"])
     (out_dir / "config.json").write_text(json.dumps(
         {"model": model_kind, "model_config": model_config, "train_config": cfg.to_dict(),
          "parameters": model.num_parameters()}, indent=2) + "\n")
@@ -239,7 +253,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     def save(epoch, step_in_epoch, elapsed, partial_state):
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "metrics": metrics,
                  "elapsed_s": elapsed, "partial": partial_state, "model_rng": model_rng_states(net),
-                 "workers": net.workers, "train_config": cfg.to_dict()}
+                 "workers": net.workers, "train_config": cfg.to_dict(),
+                 "dynamics": dynamics.state_dict() if dynamics is not None else None}
         return save_checkpoint(ckpt_path, model, optimizer, state)
 
     t_start = time.perf_counter() - elapsed0
@@ -278,9 +293,12 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                         f"lr={optimizer.lr:.3g}; last good checkpoint: {last_good or 'none yet'}")
                 optimizer.zero_grad()
                 net.backward(loss_fn.backward())       # the gradients land in model.grads
-                if cfg.clip_grad:
-                    clip_grad_norm(model, cfg.clip_grad)
+                if dynamics is not None:
+                    dynamics.gradients(step)           # on sampled steps; reads, never writes
+                norm = clip_grad_norm(model, cfg.clip_grad) if cfg.clip_grad else None
                 optimizer.step()
+                if dynamics is not None:
+                    dynamics.updated(step, norm, cfg.clip_grad)
                 partial["loss_sum"] += loss * len(yb)
                 partial["correct"] += int(np.sum(logits.argmax(1) == yb))
                 partial["seen"] += len(yb)
@@ -310,6 +328,9 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                    "img_per_s": partial["seen"] / max(partial["train_s"], 1e-9)}
             metrics.append(row)
             write_metrics(out_dir / "metrics.jsonl", metrics)
+            if dynamics is not None:
+                dynamics.end_period(epoch=epoch + 1, step=epoch * steps_per_epoch + end)
+                write_metrics(out_dir / "dynamics.jsonl", dynamics.rows)
             save(epoch + 1, 0, elapsed, {"loss_sum": 0.0, "correct": 0, "seen": 0, "train_s": 0.0})
             last_good = ckpt_path
             test = f"test loss {test_loss:.4f} acc {test_acc:.4f}" if test_acc is not None else "(no test)"
@@ -319,8 +340,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     return model, metrics
 
 
-def write_metrics(path, metrics):
-    """Rewrite metrics.jsonl from the list (one object per epoch), atomically."""
+def write_metrics(path, rows):
+    """Rewrite metrics.jsonl or dynamics.jsonl from the list (one object per epoch), atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in metrics))
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
     tmp.replace(path)
