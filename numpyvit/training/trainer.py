@@ -119,25 +119,14 @@ def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0, workers
     return total / len(images), float(np.mean(probs.argmax(1) == labels)), probs
 
 
-def _rng_modules(net):
-    """(name, module) for every module with a generator (dropout masks), in the model and in
-    each of its DataParallel replicas ('replica1.blocks.0.mlp.drop1', ...)."""
-    for k, replica in enumerate(net.replicas):
-        prefix = f"replica{k}." if k else ""
-        for name, m in replica.modules():
-            if hasattr(m, "rng"):
-                yield prefix + name, m
-
-
 def model_rng_states(net):
-    """The states of the generators inside the model and its replicas, for an exact resume."""
-    return {name: m.rng.bit_generator.state for name, m in _rng_modules(net)}
+    """The states of the generators inside the model and its replicas (dropout masks; the
+    replicas may live in worker processes), for an exact resume."""
+    return net.rng_states()
 
 
 def set_model_rng_states(net, states):
-    for name, m in _rng_modules(net):
-        if name in states:
-            m.rng.bit_generator.state = states[name]
+    net.set_rng_states(states)
 
 
 class Progress:
