@@ -83,14 +83,21 @@ def model_state(modules):
 
 
 # --- the worker's side ----------------------------------------------------------------------
-def worker_main(index, replica, conn, weights_name, grads_name, weight_places, grad_places, grad_bytes):
+def worker_main(index, replica, conn, parent_ends, weights_name, grads_name, weight_places, grad_places,
+                grad_bytes):
     """Serve requests from the parent until it says stop or its end of the pipe closes.
+
+    parent_ends: the parent's ends of the pipes, which a forked worker inherits. Closed first:
+    while a worker holds its own pipe's other end, the pipe never closes, and the worker would
+    outlive a parent that was killed.
 
     replica: a copy of the model with its own dropout generators; its parameters and buffers
     are replaced by views of the shared weights, its gradients by views of its own part of
     the shared gradients.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
+    for end in parent_ends:
+        end.close()
     try:                                             # the processes already fill the cores
         from threadpoolctl import threadpool_limits
         threadpool_limits(limits=1, user_api="blas")
@@ -220,9 +227,10 @@ class WorkerProcesses:
         self.publish()                           # a spawned worker reads the weights at once
         for k, replica in enumerate(replicas, start=1):
             parent_end, child_end = context.Pipe()
+            inherited = self.conns + [parent_end] if self.start_method == "fork" else []
             process = context.Process(
                 target=worker_main, name=f"numpyvit-worker-{k}", daemon=True,
-                args=(k, replica, child_end, weights.name, grads.name, self.weight_places,
+                args=(k, replica, child_end, inherited, weights.name, grads.name, self.weight_places,
                       grad_places, self.grad_bytes))
             process.start()
             child_end.close()                   # only the worker holds it now: its exit closes the pipe
@@ -235,8 +243,13 @@ class WorkerProcesses:
     def pids(self):
         return [p.pid for p in self.processes]
 
+    def check_open(self):
+        if self.weights is None:
+            raise WorkerFailed("DataParallel's worker processes were stopped (it was closed, or a worker died)")
+
     def publish(self):
         """Copy the model's current parameters and buffers into shared memory."""
+        self.check_open()
         state = model_state(self.modules)
         if [(a.shape, a.dtype.str) for a in state] != [(s, d) for s, d, _ in self.weight_places]:
             raise ValueError("the model's parameters changed shape or number since DataParallel was made")
@@ -245,8 +258,7 @@ class WorkerProcesses:
 
     def send(self, op, per_worker):
         """Send (op, *args) to worker k for each args in per_worker (one entry per worker, from 1)."""
-        if not self.conns:
-            raise WorkerFailed("DataParallel's worker processes were stopped (it was closed, or a worker died)")
+        self.check_open()
         self.drain()
         for k, (conn, args) in enumerate(zip(self.conns, per_worker), start=1):
             try:
