@@ -112,6 +112,22 @@ def test_close_stops_the_workers_and_unlinks_the_memory():
         net.forward(images(6))
 
 
+def test_a_larger_chunk_moves_to_a_larger_segment_and_the_old_one_goes(rng):
+    with tiny_net(2) as net:
+        model = net.model
+        model.eval()
+        for n in (4, 10, 4):                         # the 10 outgrow the first chunk segment
+            x = images(n, seed=n)
+            assert np.allclose(net.forward(x), model.forward(x), rtol=1e-12, atol=1e-14)
+            assert len(our_segments()) == 3          # weights, gradients, the one chunk segment
+        model.train()
+        loss = SoftmaxCrossEntropy()
+        loss.forward(net.forward(images(10)), np.arange(10) % 3)
+        dx = net.backward(loss.backward())           # dx read back from the chunk segment
+        loss.forward(model.forward(images(10)), np.arange(10) % 3)
+        assert dx.shape == (10, 1, 8, 8) and np.isfinite(dx).all()
+
+
 def test_a_forgotten_data_parallel_is_cleaned_up_when_collected():
     net = tiny_net()
     pids = net.processes.pids

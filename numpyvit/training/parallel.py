@@ -170,17 +170,12 @@ class DataParallel:
             return [first] + [f.result() for f in futures]
 
     def _run_in_processes(self, op, arrays):
-        if op == "forward":
-            self.processes.publish()                      # the weights the workers will read
-            flags = [m.training for m in self.processes.modules]
-            self.processes.send(op, [(flags, a) for a in arrays[1:]])
-        else:
-            self.processes.send(op, [(a,) for a in arrays[1:]])
+        self.processes.start(op, arrays[1:])           # chunks 1.. to the workers
         try:
             with _blas_one_thread():
                 first = getattr(self.model, op)(arrays[0])
         finally:                          # collect the workers' replies even if chunk 0 failed
-            rest = self.processes.receive(op, len(arrays) - 1)
+            rest = self.processes.finish(op, len(arrays) - 1)
         return [first] + rest
 
     def forward(self, images):

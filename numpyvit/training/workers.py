@@ -11,17 +11,23 @@ What lives where (W workers: the parent runs chunk 0 itself, process k runs chun
 
     shared memory "weights"  every parameter and buffer, in the model's order   parent writes
     shared memory "grads"    one gradient set per worker process (W-1 of them)   worker k writes
-    the pipe to worker k     the chunk's images, its logits, dlogits, dx         both ways
+    shared memory "chunk k"  worker k's images, then their gradient dx           both, in turn
+    the pipe to worker k     requests and small replies (logits, dlogits)        both ways
 
 The protocol, one request and one reply per step and per worker:
 
     parent                                          worker k
     copy the weights into shared memory
-    send ("forward", flags, images[chunk k])  --->  set train/eval flags, logits = forward
+    write images[chunk k] into "chunk k"
+    send ("forward", flags, chunk)            --->  set train/eval flags, logits = forward
                                               <---  ("ok", logits)
-    send ("backward", dlogits[chunk k])       --->  zero its grads, dx = backward
-                                              <---  ("ok", dx)      (grads now in shared memory)
+    send ("backward", dlogits[chunk k])       --->  zero its grads, dx = backward, write dx
+                                              <---  ("ok", where dx is)  (grads now in shared memory)
     model.grads += worker k's grads
+
+Images and dx go through shared memory, not the pipe: a pipe holds less than a 200 KB
+chunk, so sending one makes the parent wait for the worker to be scheduled and read it a
+piece at a time, and both sides pickle and copy it; shared memory needs one copy each way.
 
 The weights are *copied* in before each forward (0.8 MB for the default model, ~0.1 ms
 against a ~50 ms step) rather than the model's arrays being replaced by views of shared
@@ -82,6 +88,44 @@ def model_state(modules):
     return [m.params[k] for m in modules for k in m.params] + [m.buffers[k] for m in modules for k in m.buffers]
 
 
+class ChunkSegment:
+    """One worker's chunk in shared memory: the images, then room for their gradient dx.
+
+    The parent makes a larger segment when a chunk outgrows it (the first eval batch) and
+    names it in the request; `where` = (segment name, shape, dtype) says where a chunk is.
+    Both sides make views only for the moment of a copy, so a segment can always be closed.
+    """
+
+    def __init__(self):
+        self.segment = None
+
+    def place(self, where):
+        """Attach to the segment `where` names (the worker's side); return it."""
+        name = where[0]
+        if self.segment is None or self.segment.name != name:
+            self.close()
+            self.segment = SharedMemory(name=name)
+        return self.segment
+
+    def read(self, where, second_half=False):
+        """A copy of the chunk (or of the dx behind it): the caller may keep it."""
+        _, shape, dtype = where
+        segment = self.place(where)
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        return np.ndarray(shape, np.dtype(dtype), buffer=segment.buf, offset=nbytes if second_half else 0).copy()
+
+    def write_dx(self, where, dx):
+        _, shape, dtype = where
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        np.ndarray(shape, np.dtype(dtype), buffer=self.place(where).buf, offset=nbytes)[...] = dx
+        return where
+
+    def close(self):
+        if self.segment is not None:
+            self.segment.close()
+            self.segment = None
+
+
 # --- the worker's side ----------------------------------------------------------------------
 def worker_main(index, replica, conn, parent_ends, weights_name, grads_name, weight_places, grad_places,
                 grad_bytes):
@@ -115,6 +159,7 @@ def worker_main(index, replica, conn, parent_ends, weights_name, grads_name, wei
                 m.buffers[key] = next(shared_w)
         modules = [m for _, m in replica.modules()]
         my_grads = [g for _, _, g in replica.named_parameters()]
+        chunk = ChunkSegment()
         conn.send(("ok", "ready"))
         while True:
             try:
@@ -125,15 +170,19 @@ def worker_main(index, replica, conn, parent_ends, weights_name, grads_name, wei
             if op == "stop":
                 break
             try:
-                if op == "forward":                      # args: train/eval flag per module, images
-                    flags, images = args
+                if op == "forward":                      # args: train/eval flag per module, where the images are
+                    flags, where = args
                     for m, flag in zip(modules, flags):
                         m.training = flag
+                    images = chunk.read(where)
                     result = replica.forward(images)
                 elif op == "backward":                   # args: dlogits; grads are this chunk's alone
                     for g in my_grads:
                         g.fill(0)
-                    result = replica.backward(args[0])
+                    dx = replica.backward(args[0])
+                    # dx has the images' shape: into the chunk's second half if it fits, else by pipe
+                    same = dx.shape == images.shape and dx.dtype == images.dtype
+                    result = chunk.write_dx(where, dx) if same else dx
                 elif op == "rng_states":
                     result = {name: m.rng.bit_generator.state
                               for name, m in replica.modules() if hasattr(m, "rng")}
@@ -153,7 +202,8 @@ def worker_main(index, replica, conn, parent_ends, weights_name, grads_name, wei
                 break
     finally:
         # the views must go before the mappings can be closed (the parent unlinks the names)
-        replica = modules = my_grads = shared_w = shared_g = None
+        replica = modules = my_grads = shared_w = shared_g = images = None
+        chunk.close()
         for segment in (weights, grads):
             try:
                 segment.close()
@@ -209,6 +259,7 @@ class WorkerProcesses:
         context = get_context(start_method)
         self.start_method = context.get_start_method()
         self.processes, self.conns, self.segments = [], [], []
+        self.chunks = [ChunkSegment() for _ in replicas]      # segments made at the first forward
         # the finalizer stops the workers and unlinks the segments if close() is never called,
         # including at interpreter exit; it must not hold `self`, or it would keep it alive
         self.finalizer = weakref.finalize(self, shutdown, self.processes, self.conns, self.segments)
@@ -255,6 +306,37 @@ class WorkerProcesses:
             raise ValueError("the model's parameters changed shape or number since DataParallel was made")
         for shared, value in zip(self.weights, state):
             np.copyto(shared, value)
+
+    def start(self, op, arrays):
+        """Send worker k the request `op` ("forward" or "backward") for arrays[k - 1]."""
+        if op == "forward":
+            self.publish()                                  # the weights the workers will read
+            flags = [m.training for m in self.modules]
+            self.send(op, [(flags, self.put_chunk(k, a)) for k, a in enumerate(arrays, start=1)])
+        else:
+            self.send(op, [(a,) for a in arrays])
+
+    def finish(self, op, count):
+        """The workers' results of `start` (logits, or dx read back from the chunk segments)."""
+        replies = self.receive(op, count)
+        if op == "backward":
+            replies = [self.chunks[k].read(r, second_half=True) if isinstance(r, tuple) else r
+                       for k, r in enumerate(replies)]
+        return replies
+
+    def put_chunk(self, k, array):
+        """Write array into worker k's chunk segment (a larger one replacing it when it does
+        not fit, with room for dx behind it); return where it is, for the request."""
+        chunk = self.chunks[k - 1]
+        if chunk.segment is None or chunk.segment.size < 2 * array.nbytes:
+            if chunk.segment is not None:
+                self.segments.remove(chunk.segment)
+                chunk.segment.unlink()           # the worker drops it when it sees the new name
+                chunk.close()
+            chunk.segment = new_segment(2 * array.nbytes)
+            self.segments.append(chunk.segment)
+        np.ndarray(array.shape, array.dtype, buffer=chunk.segment.buf)[...] = array
+        return chunk.segment.name, array.shape, array.dtype.str
 
     def send(self, op, per_worker):
         """Send (op, *args) to worker k for each args in per_worker (one entry per worker, from 1)."""
@@ -313,6 +395,8 @@ class WorkerProcesses:
     def close(self):
         self.weights = self.grads = None         # drop our views so the mappings can be closed
         self.finalizer()
+        for chunk in self.chunks:
+            chunk.segment = None                 # closed below with the others
         for segment in self.segments:
             try:
                 segment.close()
