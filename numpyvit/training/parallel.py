@@ -1,16 +1,15 @@
-"""Data parallelism on CPU threads: one model, each batch split across the cores.
+"""Data parallelism on CPU cores: one model, each batch split across the cores.
 
 NumPy runs every elementwise operation (LayerNorm, GELU, softmax, residual adds) on one core;
 only its matrix products use more. `DataParallel` splits each batch into one chunk per worker
-thread and runs the ordinary `forward`/`backward` of a replica of the model on each chunk at
+and runs the ordinary `forward`/`backward` of a replica of the model on each chunk at
 the same time, with BLAS held to one thread per worker, so all the work, not only the
-matmuls, uses every core. NumPy releases Python's GIL inside its array operations, which is
-what lets plain threads run them side by side. On 2 cores this trains ~1.4x and infers
-~1.7x faster than the same model run whole (docs/performance.md).
+matmuls, uses every core. On 2 cores this trained ~1.4x and inferred ~1.7x faster than the
+same model run whole, on the machine where it was measured (docs/performance.md).
 
 It is the scheme of multi-GPU data parallelism, on cores:
     scatter  the batch into chunks          images (B, ...) -> (B/W, ...) per worker
-    forward  each chunk through a replica   replicas share the model's parameter arrays
+    forward  each chunk through a replica   replicas read the model's current weights
     gather   the logits                     (B, K)
     backward each chunk's dlogits           each replica fills its own grads
     reduce   the gradients                  model.grads += replica.grads
@@ -22,8 +21,8 @@ Two backends run the chunks (`backend=`):
                  Each process has its own GIL, so no chunk waits for another's Python code.
     "threads"    threads in this process, replicas sharing the model's arrays. Simpler and
                  starts at once, but the threads take turns holding the GIL between NumPy
-                 calls, which at the trainer's chunk size costs from nothing to a third of
-                 the speed depending on the machine (docs/performance.md).
+                 calls, which at the trainer's chunk size cost from nothing to half the
+                 speed, depending on the machine and its state (docs/performance.md).
 Both give the same chunks the same replicas (the same dropout generators), so the same results.
 
 Models whose training forward depends on the whole batch (BatchNorm's batch statistics, seen
@@ -41,7 +40,9 @@ from ..models.config import check_positive_int
 from .workers import WorkerProcesses
 
 BACKENDS = ("processes", "threads")
-DEFAULT_BACKEND = "threads"        # until the processes are measured against them
+# processes by default: on an Intel Xeon the threads' GIL hand-offs cost up to half the speed
+# that two processes kept, while where no core was free the processes cost 3-7% (docs/performance.md)
+DEFAULT_BACKEND = "processes"
 
 _blas_controller = None
 
@@ -100,7 +101,7 @@ class DataParallel:
     `model.grads`, where the optimiser finds them. The model's attributes (`attn.att`, ...)
     then describe only the first chunk: for analysis, call `model.forward` directly.
 
-    backend:      "processes" or "threads" (default: DEFAULT_BACKEND); see the top of this file.
+    backend:      "processes" (default) or "threads"; see the top of this file.
     start_method: how worker processes start: "fork", "spawn" or "forkserver" (default: the
                   platform's; macOS and Windows spawn).
     Call close() (or use `with`) to stop the workers; they also stop when the program ends.
