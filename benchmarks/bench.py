@@ -339,7 +339,8 @@ def bench(config, batch, infer_batch, repeats, min_seconds, use_torch=True, memo
             "infer_img_s": inf, "infer_img_s_range": [min(infer_rates[name]), max(infer_rates[name])],
             "train_gflops": tr * f["train_step"] / 1e9, "train_peak_fraction": tr * f["train_step"] / 1e9 / peak,
             "infer_gflops": inf * f["forward"] / 1e9}
-    pairs = [(f"numpyvit-{b}", a) for b in BACKENDS for a in ANCHORS] + [("numpyvit-1core", "pytorch-1core")]
+    pairs = ([(f"numpyvit-{b}", a) for b in BACKENDS for a in ANCHORS]
+             + [("numpyvit-1core", "pytorch-1core"), ("numpyvit-processes", "numpyvit-threads")])
     for a, b in pairs:
         if a in rows and b in rows:
             result["ratios"][f"{a} / {b}"] = {"train": ratio(train_rates[a], train_rates[b]),
