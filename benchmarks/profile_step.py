@@ -100,7 +100,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--workers", type=int, default=1, help="threads to split the batch across (default 1)")
+    ap.add_argument("--workers", type=int, default=1, help="workers to split the batch across (default 1)")
     args = ap.parse_args()
     rows, wall = profile(args.batch, args.steps, workers=args.workers)
     print(f"training step, batch {args.batch}, {args.workers} worker(s): {wall:.1f} ms mean wall "

@@ -70,7 +70,7 @@ def positive_int(text):
 
 def _add_workers_flag(parser):
     parser.add_argument("--workers", type=positive_int, default=None,
-                        help="threads to split each batch across (default: every available core)")
+                        help="workers (cores) to split each batch across (default: every available core)")
 
 
 def build_parser():

@@ -107,7 +107,7 @@ class StopRequest:
 def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0, workers=None):
     """Mean loss, accuracy and the predicted probabilities (B, K) on normalised images.
 
-    `model` is a Module, run on `workers` threads (default: every core), or a DataParallel.
+    `model` is a Module, split across `workers` cores (default: every core), or a DataParallel.
     """
     net = model if isinstance(model, DataParallel) else DataParallel(model, workers)
     was_training = net.training
@@ -127,25 +127,14 @@ def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0, workers
     return total / len(images), float(np.mean(probs.argmax(1) == labels)), probs
 
 
-def _rng_modules(net):
-    """(name, module) for every module with a generator (dropout masks), in the model and in
-    each of its DataParallel replicas ('replica1.blocks.0.mlp.drop1', ...)."""
-    for k, replica in enumerate(net.replicas):
-        prefix = f"replica{k}." if k else ""
-        for name, m in replica.modules():
-            if hasattr(m, "rng"):
-                yield prefix + name, m
-
-
 def model_rng_states(net):
-    """The states of the generators inside the model and its replicas, for an exact resume."""
-    return {name: m.rng.bit_generator.state for name, m in _rng_modules(net)}
+    """The states of the generators inside the model and its replicas (dropout masks; the
+    replicas may live in worker processes), for an exact resume."""
+    return net.rng_states()
 
 
 def set_model_rng_states(net, states):
-    for name, m in _rng_modules(net):
-        if name in states:
-            m.rng.bit_generator.state = states[name]
+    net.set_rng_states(states)
 
 
 class Progress:
@@ -193,7 +182,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     data:       (x_train, y_train, x_test, y_test), uint8 images (n, 28, 28) and int labels.
     resume:     a checkpoint dict from load_checkpoint(): weights, optimiser, epoch/step, RNG
                 states and metrics are restored, and the run continues exactly where it stopped.
-    workers:    threads to split each batch across (default: every core, or on resume the
+    workers:    workers to split each batch across (default: every core, or on resume the
                 stored run's count if this machine has that many; see parallel.py). The result
                 depends on it only through float rounding, but a bit-exact resume needs the
                 same count as the run it continues.
@@ -259,7 +248,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
 
     t_start = time.perf_counter() - elapsed0
     model.train()
-    with StopRequest() as stop, net:                  # net's threads stop when the run does
+    with StopRequest() as stop, net:                  # net's workers stop when the run does, however it ends
         for epoch in range(start_epoch, cfg.epochs):
             end = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)   # steps in this epoch
             if end <= 0:                                                        # max_steps reached
