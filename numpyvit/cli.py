@@ -22,6 +22,7 @@ from .models.config import check_positive_int
 from .models.registry import MODEL_KINDS, config_class
 from .models.vit import ViTConfig
 from .training.checkpoint import load_checkpoint, load_model
+from .training.parallel import BACKENDS, DEFAULT_BACKEND
 from .training.trainer import PRESETS, TrainConfig
 
 
@@ -71,6 +72,9 @@ def positive_int(text):
 def _add_workers_flag(parser):
     parser.add_argument("--workers", type=positive_int, default=None,
                         help="workers (cores) to split each batch across (default: every available core)")
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help=f"run the workers as processes or threads (default: {DEFAULT_BACKEND}; "
+                             f"the same results either way)")
 
 
 def build_parser():
@@ -173,7 +177,7 @@ def cmd_train(args):
     data = load_mnist(args.data_dir)
     print(f"training {kind} ({json.dumps(model_config)}) -> {out}", file=sys.stderr)
     _, metrics = train(kind, model_config, train_config, data, out, resume=ckpt,
-                       progress=not args.no_progress, workers=args.workers)
+                       progress=not args.no_progress, workers=args.workers, backend=args.backend)
     if metrics:
         from .insight.plots import plot_curves, plot_dynamics
         _save(plot_curves(metrics), out / "curves.png")
@@ -201,7 +205,7 @@ def cmd_eval(args):
     from .training.trainer import evaluate
     model = load_model(args.checkpoint)
     _, _, x_test, y_test = load_mnist(args.data_dir)
-    loss, acc, probs = evaluate(model, normalize(x_test), y_test, workers=args.workers)
+    loss, acc, probs = evaluate(model, normalize(x_test), y_test, workers=args.workers, backend=args.backend)
     preds = probs.argmax(1)
     cm = confusion_matrix(y_test, preds, probs.shape[1])
     print(f"test loss {loss:.4f}  accuracy {acc:.4f}  ({int(np.sum(preds != y_test))} mistakes of {len(y_test)})")
@@ -365,7 +369,7 @@ def cmd_experiment(args):
     data = load_mnist(args.data_dir)
     t0 = time.perf_counter()
     rows = data_scale(data, args.out, sizes=sizes, models=models, seeds=seeds, steps=args.steps,
-                      progress=not args.no_progress, workers=args.workers)
+                      progress=not args.no_progress, workers=args.workers, backend=args.backend)
     table = summarize(rows)
     _save(plot_data_scale(table), Path(args.out) / "data_scale.png")
     print(f"\ntest accuracy (mean over seeds) after {args.steps} steps; {time.perf_counter() - t0:.0f} s this call")

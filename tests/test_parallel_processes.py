@@ -156,7 +156,7 @@ class ProcessesDataParallel(DataParallel):
     """The trainer's DataParallel on worker processes, remembering what it made."""
     made = []
 
-    def __init__(self, model, workers=None):
+    def __init__(self, model, workers=None, backend=None):     # the trainer's backend: always processes
         super().__init__(model, workers, backend="processes")
         ProcessesDataParallel.made.append(self)
 
@@ -183,7 +183,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
     from numpyvit import DataParallel, TrainConfig, synthetic_digits
 
     class Processes(DataParallel):
-        def __init__(self, model, workers=None):
+        def __init__(self, model, workers=None, backend=None):
             super().__init__(model, workers, backend="processes")
             print("workers", *self.processes.pids, flush=True)
 

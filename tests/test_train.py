@@ -322,7 +322,8 @@ def test_resume_keeps_the_stored_worker_count_and_says_when_it_changes(data, tmp
     ckpt = load_checkpoint(tmp_path)
     assert ckpt["train"]["workers"] == 2
     made, real = [], train_mod.DataParallel
-    monkeypatch.setattr(train_mod, "DataParallel", lambda model, workers=None: made.append(workers) or real(model, workers))
+    monkeypatch.setattr(train_mod, "DataParallel",
+                        lambda model, workers=None, backend=None: made.append(workers) or real(model, workers, backend))
     monkeypatch.setattr(train_mod, "available_cores", lambda: 4)
     for workers in (None, 3):
         lines = []
@@ -473,3 +474,22 @@ def test_a_resnet_records_dynamics_without_attention(tmp_path):
           progress=False, log=lambda s: None)
     (row,) = read_jsonl(tmp_path / "dynamics.jsonl")
     assert row["attn_entropy"] == [] and "layer1.0.conv" in row["grad_norm"]
+
+
+@pytest.mark.parametrize("backend", ["threads", "processes"])
+def test_cli_backend_flag_reaches_the_trainer(backend, data, tmp_path, monkeypatch, capsys):
+    import numpyvit.training.mnist as mnist
+    monkeypatch.setattr(mnist, "load_mnist", lambda data_dir=None: data)
+    made = []
+
+    class Recording(train_mod.DataParallel):
+        def __init__(self, model, workers=None, backend=None):
+            made.append(backend)
+            super().__init__(model, workers, backend)
+
+    monkeypatch.setattr(train_mod, "DataParallel", Recording)
+    args = ["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "64", "--dim", "16",
+            "--depth", "1", "--heads", "2", "--mlp-dim", "32", "--no-progress", "--backend", backend]
+    assert main(args) == 0, capsys.readouterr().err
+    assert made and set(made) == {backend}
+    assert (tmp_path / "run" / "curves.png").exists() and (tmp_path / "run" / "dynamics.png").exists()

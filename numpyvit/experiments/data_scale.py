@@ -46,7 +46,7 @@ def run_config(train_size, steps, batch_size, seed, base):
 
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0,), steps=3000,
                batch_size=128, model_configs=None, train_overrides=None, progress=True, log=print,
-               workers=None):
+               workers=None, backend=None):
     """Run (or resume) the experiment, writing results.csv as each run ends; return the rows.
     The figure is drawn by the caller (insight.plots.plot_data_scale of summarize(rows))."""
     out_dir = Path(out_dir)
@@ -63,12 +63,12 @@ def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=
                 cfg = run_config(size, steps, batch_size, seed, base)
                 model_config = (model_configs or {}).get(kind) or config_class(kind)().to_dict()
                 run_dir = out_dir / f"{kind}-n{size}-s{seed}"
-                rows.append(_run_one(kind, model_config, cfg, data, run_dir, progress, log, workers))
+                rows.append(_run_one(kind, model_config, cfg, data, run_dir, progress, log, workers, backend))
                 write_results(out_dir / "results.csv", rows)
     return rows
 
 
-def _run_one(kind, model_config, cfg, data, run_dir, progress, log, workers=None):
+def _run_one(kind, model_config, cfg, data, run_dir, progress, log, workers=None, backend=None):
     resume = None
     if (run_dir / "last.npz").exists():
         resume = load_checkpoint(run_dir)
@@ -83,7 +83,7 @@ def _run_one(kind, model_config, cfg, data, run_dir, progress, log, workers=None
         metrics = resume["train"]["metrics"]
     else:
         _, metrics = train(kind, model_config, cfg, data, run_dir, resume=resume, progress=progress,
-                           log=lambda s: None, workers=workers)
+                           log=lambda s: None, workers=workers, backend=backend)
     params = json.loads((run_dir / "config.json").read_text())["parameters"]   # train() wrote it
     last = metrics[-1]
     row = {"model": kind, "train_size": cfg.train_subset, "seed": cfg.seed, "steps": steps,

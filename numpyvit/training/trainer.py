@@ -104,12 +104,12 @@ class StopRequest:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0, workers=None):
+def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0, workers=None, backend=None):
     """Mean loss, accuracy and the predicted probabilities (B, K) on normalised images.
 
     `model` is a Module, split across `workers` cores (default: every core), or a DataParallel.
     """
-    net = model if isinstance(model, DataParallel) else DataParallel(model, workers)
+    net = model if isinstance(model, DataParallel) else DataParallel(model, workers, backend)
     was_training = net.training
     net.eval()
     loss_fn = SoftmaxCrossEntropy(label_smoothing)
@@ -175,7 +175,7 @@ class Progress:
 
 
 def train(model_kind, model_config, train_config, data, out_dir, resume=None, progress=True,
-          log=print, workers=None):
+          log=print, workers=None, backend=None):
     """Train a model, writing the run folder `out_dir`; returns (model, metrics list).
 
     model_kind: 'vit' (model_config a ViTConfig dict) or 'resnet'.
@@ -186,6 +186,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                 stored run's count if this machine has that many; see parallel.py). The result
                 depends on it only through float rounding, but a bit-exact resume needs the
                 same count as the run it continues.
+    backend:    'processes' or 'threads' to run the workers on (default: parallel.py's); both
+                give the same results, bit for bit.
 
     Each epoch's order and augmentation come from a generator seeded by (seed, epoch), so an
     epoch can be replayed bit for bit, and a run stopped mid-epoch skips the steps it did.
@@ -210,7 +212,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     stored_workers = resume["train"].get("workers") if resume is not None else None
     if workers is None and stored_workers and stored_workers <= available_cores():
         workers = stored_workers             # continue exactly as the run began
-    net = DataParallel(model, workers)       # forward and backward on every core
+    net = DataParallel(model, workers, backend)   # forward and backward on every core
     if stored_workers and stored_workers != net.workers:
         log(f"note: this run was trained on {stored_workers} workers and continues on {net.workers}: "
             f"it resumes correctly but not bit for bit")
