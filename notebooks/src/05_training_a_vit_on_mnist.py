@@ -549,11 +549,20 @@ md(r"""
    running training accuracy of the same epoch. Name two reasons.
 """),
 *solution(r"""
+# A confusion "makes sense" when the mistaken digits look more like the class the model chose
+# than like their own: measure it as the correlation of each mistaken image with the average
+# training digit of either class, and count which is closer.
 off = cm.copy()
 np.fill_diagonal(off, 0)                                   # mistakes only
+means = np.stack([x_train[y_train == k].mean(axis=0).ravel() for k in range(10)])   # (10, 784)
 for flat in np.argsort(off, axis=None)[::-1][:3]:
     t, p = np.unravel_index(flat, off.shape)
-    print(f"true {t} predicted as {p}: {off[t, p]} times")
+    wrong = np.flatnonzero((y_test == t) & (preds == p))
+    imgs = x_test[wrong].reshape(len(wrong), -1).astype(np.float64)
+    corr = np.corrcoef(np.concatenate([imgs, means[[t, p]]]))[:len(wrong), -2:]   # (n, 2): own, chosen
+    closer = int(np.sum(corr[:, 1] > corr[:, 0]))
+    print(f"true {t} predicted as {p}: {off[t, p]} times; {closer} of them correlate more with "
+          f"the average {p} than with the average {t}")
 """, "Solution 1 (click to expand)"),
 *solution(r"""
 def short_run(warmup, steps=20 if FAST else 60, lr=1e-2):
