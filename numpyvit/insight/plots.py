@@ -246,6 +246,16 @@ def plot_patch_components(components, ratios, k=28):
     return fig
 
 
+def _require_keys(rows, keys, name, expected):
+    """Raise ValueError unless `rows` is a non-empty list of dicts that each hold every key."""
+    if not rows:
+        raise ValueError(f"{name} is empty, expected a list of {expected}")
+    for i, row in enumerate(rows):
+        missing = [key for key in keys if key not in row]
+        if missing:
+            raise ValueError(f"{name}[{i}] lacks keys {missing}, expected all of {list(keys)}")
+
+
 def plot_curves(metrics):
     """Loss and accuracy against epoch, train and test: two panels.
 
@@ -253,12 +263,7 @@ def plot_curves(metrics):
     (None or NaN where a value was not measured). Accuracies are shown as they are given.
     """
     keys = ("epoch", "train_loss", "test_loss", "train_acc", "test_acc")
-    if not metrics:
-        raise ValueError("metrics is empty, expected a list of per-epoch dicts")
-    for i, m in enumerate(metrics):
-        missing = [key for key in keys if key not in m]
-        if missing:
-            raise ValueError(f"metrics[{i}] lacks keys {missing}, expected all of {list(keys)}")
+    _require_keys(metrics, keys, "metrics", "per-epoch dicts")
     col = {key: np.array([np.nan if m[key] is None else m[key] for m in metrics], dtype=float)
            for key in keys}
     fig = Figure(figsize=(9.0, 3.5), layout="constrained")
@@ -304,12 +309,7 @@ def plot_dynamics(rows):
     """
     keys = ("epoch", "grad_norm", "update_ratio", "attn_entropy", "clip_fraction", "grad_norm_mean",
             "grad_norm_max")
-    if not rows:
-        raise ValueError("rows is empty, expected a list of per-epoch dicts from dynamics.jsonl")
-    for i, r in enumerate(rows):
-        missing = [key for key in keys if key not in r]
-        if missing:
-            raise ValueError(f"rows[{i}] lacks keys {missing}, expected all of {list(keys)}")
+    _require_keys(rows, keys, "rows", "per-epoch dicts from dynamics.jsonl")
     epochs = np.array([r["epoch"] for r in rows], dtype=float)
     groups = list(dict.fromkeys(g for r in rows for g in (r["grad_norm"] or {})))
 
