@@ -1,5 +1,4 @@
 """The whole VisionTransformer: gradients, names and shapes, config checks, dtypes, state."""
-import dataclasses
 
 import numpy as np
 import pytest

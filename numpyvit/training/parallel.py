@@ -120,9 +120,10 @@ class DataParallel:
         copies = [replicate(model, i) for i in range(1, self.workers)]
         self.has_buffers = any(True for _ in model.named_buffers())
         self.pool = self.processes = None
+        self.pairs = []                      # threads only: (model module, replica module) pairs
         if backend == "threads" or not copies:
             self.replicas = [model] + copies
-            # (model's module, replica's module) pairs, to copy the train/eval flags across
+            # to copy the train/eval flags across (worker processes receive them with each request)
             self.pairs = [list(zip((m for _, m in model.modules()), (m for _, m in r.modules())))
                           for r in self.replicas[1:]]
             # every replica's gradient arrays, in the model's order, listed once: walking the
@@ -182,7 +183,7 @@ class DataParallel:
     def forward(self, images):
         if hasattr(self.model, "check_images"):       # a clear error here, not in a worker
             images = self.model.check_images(images)
-        for pairs in getattr(self, "pairs", ()):
+        for pairs in self.pairs:
             for m, r in pairs:
                 r.training = m.training
         workers = 1 if (self.training and self.has_buffers) else self.workers

@@ -127,16 +127,6 @@ def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0, workers
     return total / len(images), float(np.mean(probs.argmax(1) == labels)), probs
 
 
-def model_rng_states(net):
-    """The states of the generators inside the model and its replicas (dropout masks; the
-    replicas may live in worker processes), for an exact resume."""
-    return net.rng_states()
-
-
-def set_model_rng_states(net, states):
-    net.set_rng_states(states)
-
-
 class Progress:
     """Progress through one epoch's steps, fitted to where the output goes.
 
@@ -232,7 +222,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
         start_epoch, start_step, metrics = t["epoch"], t["step_in_epoch"], t["metrics"]
         elapsed0 = t.get("elapsed_s", 0.0)
         partial = t.get("partial", partial)
-        set_model_rng_states(net, t.get("model_rng", {}))
+        net.set_rng_states(t.get("model_rng", {}))     # dropout masks, in every replica
         if dynamics is not None and t.get("dynamics"):
             dynamics.load_state_dict(t["dynamics"])
     (out_dir / "config.json").write_text(json.dumps(
@@ -243,7 +233,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
 
     def save(epoch, step_in_epoch, elapsed, partial_state):
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "metrics": metrics,
-                 "elapsed_s": elapsed, "partial": partial_state, "model_rng": model_rng_states(net),
+                 "elapsed_s": elapsed, "partial": partial_state, "model_rng": net.rng_states(),
                  "workers": net.workers, "train_config": cfg.to_dict(),
                  "dynamics": dynamics.state_dict() if dynamics is not None else None}
         return save_checkpoint(ckpt_path, model, optimizer, state)
