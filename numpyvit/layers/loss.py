@@ -10,7 +10,9 @@ from .attention import softmax
 class SoftmaxCrossEntropy:
     """loss = -mean_b sum_k q_bk log softmax(z_b)_k,  q = (1 - eps) onehot(y) + eps / K.
 
-    forward(logits (B, K), labels (B,) ints) -> scalar mean loss;
+    forward(logits (B, K), labels) -> scalar mean loss. labels are class indices (B,) ints, or
+        a target distribution (B, K) of floats whose rows sum to 1 (e.g. CutMix's mixed labels,
+        which then take the place of onehot(y) above);
     backward(dloss=1) -> dlogits (B, K) = dloss * (softmax(z) - q) / B.
     Forward keeps the probabilities (`self.probs`) for accuracy and backward.
     """
@@ -26,9 +28,14 @@ class SoftmaxCrossEntropy:
         if logits.ndim != 2:
             raise ValueError(f"logits must have shape (B, K), got {logits.shape}")
         B, K = logits.shape
-        if labels.shape != (B,) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"labels must be integers of shape ({B},), got {labels.dtype} {labels.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() >= K):
+        soft = labels.shape == (B, K) and np.issubdtype(labels.dtype, np.floating)
+        if soft:
+            if not (np.all(labels >= 0) and np.allclose(labels.sum(axis=1), 1.0, atol=1e-4)):
+                raise ValueError("target distributions (B, K) must be >= 0 with rows summing to 1")
+        elif labels.shape != (B,) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be integers of shape ({B},) or float targets of shape "
+                             f"({B}, {K}), got {labels.dtype} {labels.shape}")
+        elif labels.size and (labels.min() < 0 or labels.max() >= K):
             raise ValueError(f"labels must lie in [0, {K}), got values from {labels.min()} to {labels.max()}")
         probs = softmax(logits)                                      # (B, K)
         # a probability that underflowed to 0 (a logit ~90 below the largest in float32) counts
@@ -36,8 +43,11 @@ class SoftmaxCrossEntropy:
         # float64) rather than infinite; the gradient, probs - targets, is exact either way
         log_probs = np.log(np.maximum(probs, np.finfo(probs.dtype).tiny))
         eps = self.label_smoothing
-        targets = np.full_like(logits, eps / K)
-        targets[np.arange(B), labels] += 1.0 - eps
+        if soft:
+            targets = ((1.0 - eps) * labels + eps / K).astype(logits.dtype)
+        else:
+            targets = np.full_like(logits, eps / K)
+            targets[np.arange(B), labels] += 1.0 - eps
         self.probs, self.targets = probs, targets
         return float(-(targets * log_probs).sum() / B)
 

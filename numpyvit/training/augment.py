@@ -184,3 +184,47 @@ def augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2,
     if shift > 0:
         return random_shift(images, shift, rng)
     return images.copy()
+
+
+def cutmix(images: np.ndarray, labels: np.ndarray, num_classes: int, rng: np.random.Generator,
+           prob: float = 1.0):
+    """CutMix (Yun et al. 2019): paste a random box of another image into each image and mix
+    the labels in proportion to the pixels each image keeps.
+
+    Per image b, with probability `prob`: a partner image (a random permutation of the batch),
+    a box of area fraction 1 - lam with lam ~ Uniform(0, 1) (Beta(1, 1), as in the paper),
+    its centre uniform in the image and clipped at the borders. Then
+
+        out[b] = image[b] outside the box, image[partner[b]] inside it
+        target[b] = lam_b onehot(y[b]) + (1 - lam_b) onehot(y[partner[b]])
+
+    with lam_b recomputed from the clipped box, so the label matches the pixels exactly.
+    images: (B, H, W) or (B, C, H, W); labels: (B,) ints. Returns (images, targets (B, K)
+    float32 rows summing to 1), for SoftmaxCrossEntropy's target distributions.
+    """
+    _check_images(images, "cutmix")
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"cutmix: prob={prob!r}, expected a probability in [0, 1]")
+    labels = np.asarray(labels)
+    B, H, W = images.shape[0], images.shape[-2], images.shape[-1]
+    partner = rng.permutation(B)
+    apply = rng.random(B) < prob
+    cut = np.sqrt(1.0 - rng.random(B))                        # box side / image side: area 1 - lam
+    cy, cx = rng.random(B) * H, rng.random(B) * W              # box centres
+    half_h, half_w = cut * H / 2, cut * W / 2
+    y0 = np.clip(np.round(cy - half_h), 0, H).astype(int)
+    y1 = np.clip(np.round(cy + half_h), 0, H).astype(int)
+    x0 = np.clip(np.round(cx - half_w), 0, W).astype(int)
+    x1 = np.clip(np.round(cx + half_w), 0, W).astype(int)
+    y1, x1 = np.where(apply, y1, y0), np.where(apply, x1, x0)  # an image not mixed: an empty box
+    rows, cols = np.arange(H), np.arange(W)
+    in_rows = (rows >= y0[:, None]) & (rows < y1[:, None])     # (B, H)
+    in_cols = (cols >= x0[:, None]) & (cols < x1[:, None])     # (B, W)
+    box = in_rows[:, :, None] & in_cols[:, None, :]            # (B, H, W)
+    mask = box.reshape(B, *([1] * (images.ndim - 3)), H, W)    # broadcasts over channels
+    out = np.where(mask, images[partner], images)
+    lam = 1.0 - box.sum(axis=(1, 2)) / (H * W)                 # (B,) the share of b's own pixels
+    targets = np.zeros((B, num_classes), dtype=np.float32)
+    targets[np.arange(B), labels] += lam
+    targets[np.arange(B), labels[partner]] += 1.0 - lam
+    return out, targets

@@ -19,7 +19,7 @@ from ..errors import ConfigError, UsageError
 from ..layers.loss import SoftmaxCrossEntropy
 from ..models.config import Config, check_positive_int
 from ..models.registry import build_model
-from .augment import augment
+from .augment import augment, cutmix
 from .checkpoint import save_checkpoint
 from .data import class_balanced_subset, normalize
 from .dynamics import TrainingDynamics
@@ -39,6 +39,7 @@ class TrainConfig(Config):
     shift: int = 2                # random translation, +-pixels
     rotate: float = 10.0          # random rotation, +-degrees (0 = off)
     scale: float = 0.1            # random zoom, +-fraction (0 = off)
+    cutmix: float = 0.0           # share of training images CutMix-ed with another (0 = off)
     clip_grad: float = 1.0        # global gradient-norm clip (0 = off)
     seed: int = 0                 # weights, data order and augmentation
     train_subset: int = 0         # train on a class-balanced subset of this size (0 = all)
@@ -50,6 +51,8 @@ class TrainConfig(Config):
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "eval_every"):
             check_positive_int(name, getattr(self, name))
+        if not 0 <= self.cutmix <= 1:
+            raise ConfigError(f"cutmix={self.cutmix!r} must be a share of the images, in [0, 1]")
         for name in ("lr", "min_lr", "warmup_epochs", "weight_decay", "shift", "rotate", "scale",
                      "clip_grad", "train_subset", "max_steps", "dynamics_steps"):
             value = getattr(self, name)
@@ -249,6 +252,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
             order = rng.permutation(n)
             images = augment(x_train[order], rng, shift=cfg.shift, rotate=cfg.rotate, scale=cfg.scale)
             labels = y_train[order]
+            if cfg.cutmix:     # mixed target distributions (n, K) stand in for the labels
+                images, labels = cutmix(images, labels, model.config.num_classes, rng, cfg.cutmix)
             first = start_step if epoch == start_epoch else 0
             if first == 0:
                 partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "train_s": 0.0}
@@ -281,7 +286,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                 if dynamics is not None:
                     dynamics.updated(step, norm, cfg.clip_grad)
                 partial["loss_sum"] += loss * len(yb)
-                partial["correct"] += int(np.sum(logits.argmax(1) == yb))
+                hard = yb if yb.ndim == 1 else yb.argmax(1)    # a mixed image counts as its larger part
+                partial["correct"] += int(np.sum(logits.argmax(1) == hard))
                 partial["seen"] += len(yb)
                 partial["train_s"] += time.perf_counter() - t0
                 if bar is not None:
