@@ -8,6 +8,10 @@
 - patch_embed_components: principal components of the patch embedding filters (Figure 7 left).
 - neighbour_similarity_summary, summarize: the same findings as numbers and text.
 - confusion_matrix: which digits are mistaken for which.
+- ink_per_patch, distance_baselines: what attention distance would be for attention that
+  only looks at itself, spreads evenly, or spreads evenly over the digit's ink.
+- rollout_maps_for_model, rollout_controls, deletion_curve: rollout held against a
+  positional template, the ink, and the accuracy lost when the patches it ranks are blanked.
 
 NumPy only: the figures live in plots.py.
 
@@ -181,6 +185,152 @@ def attention_distance_for_model(model, images, batch_size=256):
     """
     att = attention_maps(model, images, batch_size=batch_size)   # (L, B, h, N, N)
     return mean_attention_distance(att, model.config.patch_size, model.patch_embed.grid)
+
+
+def ink_per_patch(images, patch_size):
+    """Mean raw intensity of every patch: (B, P), patches in row-major grid order.
+
+    images: (B, H, W) or (B, C, H, W) raw pixels (before normalize(), background 0); the
+    channels are averaged too. With H = W = g p the result's patch i is grid cell (i // g, i % g).
+    """
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[-1] != x.shape[-2] or x.shape[-1] % patch_size:
+        raise ValueError(f"ink_per_patch: images.shape={np.shape(images)} must be (B, H, W) or "
+                         f"(B, C, H, W), square, with a side divisible by patch_size={patch_size}")
+    B, C, H, _ = x.shape
+    g = H // patch_size
+    tiles = x.reshape(B, C, g, patch_size, g, patch_size)             # (B, C, g, p, g, p)
+    return tiles.mean(axis=(1, 3, 5)).reshape(B, g * g)               # (B, P)
+
+
+def distance_baselines(ink_mask, patch_size, grid):
+    """Mean attention distance, in pixels, of three reference attentions over the same queries
+    as mean_attention_distance (every patch of every image, equally weighted):
+
+        self:    each patch attends only to itself                       -> 0
+        uniform: each patch spreads its attention evenly over all P patches
+        ink:     each patch spreads it evenly over the patches of its image that hold ink
+
+    The uniform baseline depends on where the query sits (a centre patch is near everything,
+    a corner one far), and the ink baseline on where the digit is: a head that only looks at
+    the digit in the middle scores below `uniform` without being local in any sense.
+    ink_mask: (B, P) booleans (e.g. ink_per_patch(...) > threshold); images without ink are
+    left out of `ink`. Returns {"self", "uniform", "ink"} in pixels.
+    """
+    mask = np.asarray(ink_mask, dtype=bool)
+    P = grid * grid
+    if mask.ndim != 2 or mask.shape[1] != P:
+        raise ValueError(f"distance_baselines: ink_mask.shape={mask.shape}, expected (B, {P})")
+    d = patch_distances(grid, patch_size)                             # (P, P)
+    counts = mask.sum(axis=1)                                         # (B,) ink patches per image
+    has_ink = counts > 0
+    # per image and query i: mean over the ink patches j of d(i, j)
+    to_ink = (mask[has_ink].astype(np.float64) @ d.T) / counts[has_ink, None]   # (B', P)
+    return {"self": 0.0, "uniform": float(d.mean()),
+            "ink": float(to_ink.mean()) if has_ink.any() else float("nan")}
+
+
+def rollout_maps_for_model(model, images, batch_size=250, head_fusion="mean"):
+    """rollout_map of every image: (B, g, g), each map's strongest patch 1. Computed
+    batch_size images at a time so that the attention maps never fill memory."""
+    grid = model.patch_embed.grid
+    out = []
+    for start in range(0, len(images), batch_size):
+        att = attention_maps(model, images[start:start + batch_size], batch_size=batch_size)
+        out.append(rollout_map(attention_rollout(att, head_fusion), grid))
+    return np.concatenate(out)                                        # (B, g, g)
+
+
+def _row_correlations(a, b):
+    """Pearson correlation of a[i] with b[i], row by row: (B,). A constant row gives NaN."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+
+
+def rollout_controls(maps, ink):
+    """Rollout held against two controls: a map that is the same for every image, and the ink.
+
+    maps: (B, g, g) from rollout_maps_for_model; ink: (B, P) from ink_per_patch.
+        template  = the mean map over the images: where rollout looks whatever the digit
+        deviation = map - template: what is particular to one image
+    and per image the Pearson correlation with the ink per patch of
+        the rollout map, its deviation, and the template (the control: the correlation a
+        digit-blind map gets).
+    Returns {"template": (g, g), "deviation": (B, g, g), "corr_rollout", "corr_deviation",
+    "corr_template": (B,) each}.
+    """
+    m = np.asarray(maps, dtype=np.float64)
+    ink = np.asarray(ink, dtype=np.float64)
+    if m.ndim != 3 or ink.shape != (m.shape[0], m.shape[1] * m.shape[2]):
+        raise ValueError(f"rollout_controls: maps.shape={m.shape} and ink.shape={ink.shape}; expected "
+                         f"(B, g, g) and (B, g*g)")
+    B = m.shape[0]
+    template = m.mean(axis=0)                                         # (g, g)
+    deviation = m - template                                          # (B, g, g)
+    flat = m.reshape(B, -1)                                           # (B, P)
+    return {"template": template, "deviation": deviation,
+            "corr_rollout": _row_correlations(flat, ink),
+            "corr_deviation": _row_correlations(deviation.reshape(B, -1), ink),
+            "corr_template": _row_correlations(np.broadcast_to(template.ravel(), flat.shape), ink)}
+
+
+def blank_patches(images, patches, patch_size, value):
+    """A copy of `images` (B, C, H, W) with, per image b, the patches listed in patches[b]
+    (an int array (B, k), row-major patch indices) set to `value` (the background)."""
+    x = np.array(images, copy=True)
+    B, C, H, W = x.shape
+    g = W // patch_size
+    tiles = x.reshape(B, C, g, patch_size, g, patch_size)             # a view of x
+    rows, cols = np.divmod(np.asarray(patches, dtype=np.int64), g)    # (B, k) each
+    b = np.arange(B)[:, None]
+    tiles[b, :, rows, :, cols, :] = value                             # (B, k, C, p, p) indexed at once
+    return x
+
+
+def deletion_curve(model, images, labels, scores, ks, background, order="high", rng=None,
+                   batch_size=500):
+    """Accuracy after blanking each image's k patches chosen by `scores`, for every k in ks.
+
+    scores: (B, P) per-patch importance (e.g. rollout). order 'high' blanks the k highest
+    first, 'low' the k lowest, 'random' k patches drawn by `rng` (one random ranking per
+    image, shared by every k). A faithful importance map loses accuracy fastest under 'high'
+    and slowest under 'low'; 'random' is the chance level between them.
+    images: normalised (B, C, H, W); background: the normalised value of a blank pixel.
+    Returns accuracies (len(ks),).
+    """
+    scores = np.asarray(scores)
+    B, P = scores.shape
+    if order == "high":
+        ranking = np.argsort(-scores, axis=1, kind="stable")
+    elif order == "low":
+        ranking = np.argsort(scores, axis=1, kind="stable")
+    elif order == "random":
+        if rng is None:
+            raise ValueError("deletion_curve: order='random' needs rng")
+        ranking = np.argsort(rng.random((B, P)), axis=1)
+    else:
+        raise ValueError(f"deletion_curve: order={order!r}, expected 'high', 'low' or 'random'")
+    p = model.config.patch_size
+    was_training = model.training
+    model.eval()
+    acc = []
+    try:
+        for k in ks:
+            if not 0 <= k <= P:
+                raise ValueError(f"deletion_curve: k={k} must lie in [0, {P}]")
+            correct = 0
+            for start in range(0, B, batch_size):
+                sl = slice(start, start + batch_size)
+                x = blank_patches(images[sl], ranking[sl, :k], p, background)
+                correct += int(np.sum(model.forward(x).argmax(1) == labels[sl]))
+            acc.append(correct / B)
+    finally:
+        model.train(was_training)
+    return np.array(acc)
 
 
 def pos_embed_similarity(pos_embed, grid):
