@@ -122,16 +122,27 @@ def build_parser():
     p.add_argument("--data-dir", default=None)
     p.add_argument("--images", type=positive_int, default=128, help="test images to average over (default 128)")
 
-    p = sub.add_parser("experiment", help="ViT against a ResNet as the training set grows")
-    p.add_argument("name", choices=["data-scale"])
-    p.add_argument("--out", default="runs/data-scale", help="output folder (default runs/data-scale)")
-    p.add_argument("--sizes", default="1000,3000,10000,30000,60000", help="training-set sizes, comma-separated")
-    p.add_argument("--models", default=",".join(MODEL_KINDS),
-                   help=f"comma-separated, from: {', '.join(MODEL_KINDS)} (default: all)")
-    p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
-    p.add_argument("--steps", type=positive_int, default=3000, help="optimisation steps per run (default 3000)")
+    p = sub.add_parser("experiment", help="test the ViT paper's claims: data-scale, attention-distance, rollout")
+    p.add_argument("name", choices=["data-scale", "attention-distance", "rollout"])
+    p.add_argument("--out", default=None, help="output folder (default runs/<name>)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny budgets (a few steps on a few hundred images): checks that it runs, nothing more")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--no-progress", action="store_true")
+    g = p.add_argument_group("data-scale")
+    g.add_argument("--sizes", default="1000,4000,15000,60000", help="training-set sizes, comma-separated")
+    g.add_argument("--models", default=None, help="comma-separated model names (default: all of them)")
+    g.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
+    g = p.add_argument_group("attention-distance")
+    g.add_argument("--patches", default="7,4,2", help="patch sizes, comma-separated (default 7,4,2)")
+    g.add_argument("--epochs", type=positive_int, default=None,
+                   help="passes over the training set per run, the same for every run (default 2)")
+    g.add_argument("--images", type=positive_int, default=None,
+                   help="test images the attention is measured on (default 500)")
+    g = p.add_argument_group("rollout")
+    g.add_argument("--checkpoints", default=None,
+                   help="comma-separated checkpoints or run folders (default: runs/default and the "
+                        "attention-distance experiment's patch-4 run)")
     _add_workers_flag(p)
     return parser
 
@@ -358,26 +369,73 @@ def _int_list(text, flag_name):
 
 
 def cmd_experiment(args):
-    from .experiments.data_scale import data_scale, summarize
-    from .insight.plots import plot_data_scale
     from .training.mnist import load_mnist
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    bad = [m for m in models if m not in MODEL_KINDS]
-    if bad or not models:
-        raise UsageError(f"--models={args.models!r}: expected a comma-separated list of {', '.join(MODEL_KINDS)}")
-    sizes, seeds = _int_list(args.sizes, "--sizes"), _int_list(args.seeds, "--seeds")
+    out = Path(args.out or f"runs/{args.name}")
     data = load_mnist(args.data_dir)
+    if args.quick:       # a few hundred images and test digits: it runs end to end, it proves nothing
+        data = (data[0], data[1], data[2][:200], data[3][:200])
     t0 = time.perf_counter()
-    rows = data_scale(data, args.out, sizes=sizes, models=models, seeds=seeds, steps=args.steps,
-                      progress=not args.no_progress, workers=args.workers, backend=args.backend)
-    table = summarize(rows)
-    _save(plot_data_scale(table), Path(args.out) / "data_scale.png")
-    print(f"\ntest accuracy (mean over seeds) after {args.steps} steps; {time.perf_counter() - t0:.0f} s this call")
-    print(f"{'train size':>10} " + " ".join(f"{m:>8}" for m in table))
-    for n in sorted({r["train_size"] for r in rows}):
-        print(f"{n:>10} " + " ".join(f"{100 * (1 - table[m][n][0]):>7.2f}%" for m in table))
-    print(f"results in {Path(args.out) / 'results.csv'} and {Path(args.out) / 'data_scale.png'}")
+    run = {"data-scale": _experiment_data_scale, "attention-distance": _experiment_attention_distance,
+           "rollout": _experiment_rollout}[args.name]
+    run(args, data, out)
+    print(f"{time.perf_counter() - t0:.0f} s this call; results in {out}")
     return 0
+
+
+def _experiment_data_scale(args, data, out):
+    from .experiments.data_scale import DEFAULT_MODELS, MODELS, data_scale, error_ratios, summarize
+    from .insight.plots import plot_data_scale
+    models = tuple(m.strip() for m in (args.models or ",".join(DEFAULT_MODELS)).split(",") if m.strip())
+    bad = [m for m in models if m not in MODELS]
+    if bad or not models:
+        raise UsageError(f"--models={args.models!r}: expected a comma-separated list of {', '.join(MODELS)}")
+    sizes, seeds = _int_list(args.sizes, "--sizes"), _int_list(args.seeds, "--seeds")
+    if args.quick:
+        sizes, seeds = tuple(min(s, 256) for s in sizes[:2]), seeds[:1]
+    rows = data_scale(data, out, sizes=sorted(set(sizes)), models=models, seeds=seeds,
+                      progress=not args.no_progress, workers=args.workers, backend=args.backend,
+                      block_steps=4 if args.quick else None)
+    table = summarize(rows)
+    _save(plot_data_scale(table, summarize(rows, "train_error")), out / "data_scale.png")
+    print(f"\ntest accuracy (mean over seeds), each run trained until its training loss plateaued")
+    print(f"{'train size':>10} " + " ".join(f"{m:>8}" for m in table))
+    for n in sorted({int(r["train_size"]) for r in rows}):
+        print(f"{n:>10} " + " ".join(f"{100 * (1 - table[m][n][0]):>7.2f}%" for m in table))
+    for m, ratios in error_ratios(rows).items():
+        print(f"{m} error / resnet error: " + ", ".join(f"{r:.2f} at {n}" for n, r in ratios.items()))
+
+
+def _experiment_attention_distance(args, data, out):
+    import csv
+    from .experiments.attention_distance import EPOCHS, analyze_runs, train_runs
+    from .insight.plots import plot_distance_grids
+    patches = _int_list(args.patches, "--patches")
+    epochs = args.epochs or (1 if args.quick else EPOCHS)
+    train_runs(data, out, patches=patches, epochs=epochs, train_size=256 if args.quick else 0,
+               progress=not args.no_progress, workers=args.workers, backend=args.backend)
+    result = analyze_runs(data, out, patches=patches, images=args.images or (20 if args.quick else 500))
+    with open(out / "attention_distance.csv", newline="") as f:
+        per_head = list(csv.DictReader(f))
+    _save(plot_distance_grids(result, per_head), out / "attention_distance.png")
+    print(f"\n{'grid':>6} {'augment':>8} {'acc':>7} {'trend':>6} {'local':>5} {'wide L1':>7}  mean px by layer")
+    for r in result["runs"]:
+        print(f"{r['grid']:>4}x{r['grid']:<1} {r['augmentation']:>8} {100 * r['test_acc']:>6.2f}% {r['trend']:>6} "
+              f"{r['local_heads']:>5} {r['wide_heads_by_layer'][0]:>7}  "
+              + " ".join(f"{v:.1f}" for v in r["layer_mean_px"])
+              + f"   (uniform {r['baselines_px']['uniform']:.1f}, ink {r['baselines_px']['ink']:.1f})")
+
+
+def _experiment_rollout(args, data, out):
+    from .experiments.rollout import rollout_experiment
+    from .insight.plots import plot_deletion_curves, plot_rollout_controls
+    checkpoints = [c.strip() for c in (args.checkpoints or "runs/default,runs/attention-distance/p4-none").split(",")
+                   if c.strip()]
+    result, details = rollout_experiment(data, checkpoints, out, images=args.images or (100 if args.quick else 5000))
+    _save(plot_deletion_curves(result["models"]), out / "deletion_curves.png")
+    for m, (maps, controls) in zip(result["models"], details):
+        _save(plot_rollout_controls(data[2][:8], maps[:8], controls["template"], data[3][:8],
+                                    title=f"patch {m['patch']}: rollout against its template"),
+              out / f"rollout_controls_p{m['patch']}.png")
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "analyze": cmd_analyze,

@@ -1,43 +1,119 @@
-"""A tiny version of the data-scale experiment: it runs, writes its table and plot, resumes."""
+"""The experiments that test the paper's claims, in tiny versions: they run, write their result
+files, resume, and their rules (plateau, depth trend, the ResNet's receptive field) are right."""
 import csv
+import json
+import os
 
+import numpy as np
 import pytest
 
-from numpyvit.experiments.data_scale import data_scale, run_config
-from numpyvit.models.resnet import ResNetConfig
+from numpyvit.experiments import data_scale as ds
+from numpyvit.experiments.attention_distance import depth_trend, uniform_square_distance
+from numpyvit.models.resnet import ResNet, ResNetConfig, receptive_fields
 from numpyvit.models.vit import ViTConfig
 from numpyvit.training.data import synthetic_digits
 
 TINY = {"vit": ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32).to_dict(),
+        "vit-p4": ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32, patch_size=4).to_dict(),
         "resnet": ResNetConfig(widths=(4, 8), blocks_per_stage=(1, 1)).to_dict()}
 
 
-def test_run_config_gives_every_size_the_same_number_of_steps():
-    for size in (1000, 3000, 60000):
-        cfg = run_config(size, 3000, 128, 0, {})
-        assert cfg.epochs * (size // 128) >= 3000 and cfg.max_steps == 3000
-        assert cfg.train_subset == size
+def test_plateau_rule_stops_after_a_block_that_improves_less_than_ten_percent():
+    assert not ds.plateaued([2.0])                          # one block: nothing to compare
+    assert not ds.plateaued([2.0, 1.0])                     # halved: keep going
+    assert ds.plateaued([1.0, 0.95])                        # 5% lower: plateau
+    assert not ds.plateaued([1.0, 0.89])                    # 11% lower: keep going
+    assert ds.block_losses([{"train_loss": v} for v in (4, 2, 1, 1, 9)], 2) == [3.0, 1.0]
+
+
+def test_a_block_is_the_fewest_whole_epochs_holding_the_block_steps():
+    assert ds.block_epochs(1000, 128, 300) == (43, 7)       # 7 steps an epoch: 43 epochs, 301 steps
+    assert ds.block_epochs(60000, 128, 300) == (1, 468)
+    cfg = ds.run_config(60000, 3, 128, 0, {}, 300)
+    assert cfg.epochs == 3 and cfg.min_lr == cfg.lr        # a constant rate after the warm-up
+    assert round(cfg.warmup_epochs * 468) == ds.WARMUP_STEPS
+
+
+def _data():
+    x, y = synthetic_digits(700, seed=0)
+    return x[:600], y[:600], x[600:], y[600:]
 
 
 def test_tiny_data_scale_experiment_writes_results_and_resumes(tmp_path):
-    x, y = synthetic_digits(700, seed=0)
-    data = x[:600], y[:600], x[600:], y[600:]
-    kwargs = dict(sizes=(100, 300), models=("vit", "resnet"), seeds=(0,), steps=6, batch_size=50,
-                  model_configs=TINY, progress=False, log=lambda s: None)
-    rows = data_scale(data, tmp_path, **kwargs)
+    kwargs = dict(sizes=(100, 300), models=("vit", "resnet"), seeds=(0,), batch_size=50, model_configs=TINY,
+                  progress=False, log=lambda s: None, block_steps=4)
+    rows = ds.data_scale(_data(), tmp_path, **kwargs)
     assert [(r["model"], r["train_size"]) for r in rows] == [("vit", 100), ("resnet", 100), ("vit", 300), ("resnet", 300)]
     with open(tmp_path / "results.csv") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 4 and all(0 <= float(r["test_acc"]) <= 1 for r in table)
-    assert not (tmp_path / "data_scale.png").exists()        # experiments draw nothing; the CLI does
-    # a second call finds every run finished and only re-reads the results
-    log = []
-    again = data_scale(data, tmp_path, **{**kwargs, "log": log.append})
+    assert len(table) == 4 and set(ds.FIELDS) <= set(table[0])
+    for r in rows:                                         # the rule was followed: a plateau or the cap
+        losses = json.loads(r["block_losses"])
+        assert len(losses) == r["blocks"] and (ds.plateaued(losses) or r["blocks"] == ds.MAX_BLOCKS)
+        assert r["plateaued"] == ds.plateaued(losses)
+        assert 0 <= r["train_acc"] <= 1 and r["train_loss"] > 0
+    assert not (tmp_path / "data_scale.png").exists()      # experiments draw nothing; the CLI does
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/last.npz")}
+    again = ds.data_scale(_data(), tmp_path, **kwargs)     # every run finished: nothing is trained again
     assert [r["test_acc"] for r in again] == [r["test_acc"] for r in rows]
-    assert sum("(done)" in line for line in log) == 4
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/last.npz")} == stamps
 
 
-def test_sizes_outside_the_training_set_are_refused(tmp_path):
+def test_a_folder_holding_another_run_is_refused_not_overwritten(tmp_path):
+    kwargs = dict(sizes=(100,), models=("vit",), seeds=(0,), batch_size=50, model_configs=TINY,
+                  progress=False, log=lambda s: None, block_steps=4)
+    ds.data_scale(_data(), tmp_path, **kwargs)
+    with pytest.raises(ValueError, match="another config"):
+        ds.data_scale(_data(), tmp_path, **kwargs, train_overrides={"lr": 1e-3})
+
+
+def test_sizes_and_models_are_checked(tmp_path):
     x, y = synthetic_digits(200, seed=0)
+    data = x[:150], y[:150], x[150:], y[150:]
     with pytest.raises(ValueError, match="between 10 and the 150 training images"):
-        data_scale((x[:150], y[:150], x[150:], y[150:]), tmp_path, sizes=(1000,), progress=False)
+        ds.data_scale(data, tmp_path, sizes=(1000,), progress=False)
+    with pytest.raises(ValueError, match="expected some of vit, vit-p4, resnet"):
+        ds.data_scale(data, tmp_path, sizes=(100,), models=("vit-p3",), progress=False)
+
+
+def test_error_ratios_divide_the_seed_means():
+    rows = [{"model": m, "train_size": n, "test_error": e, "seed": s}
+            for m, n, e, s in [("vit", 10, 0.2, 0), ("vit", 10, 0.4, 1), ("resnet", 10, 0.1, 0), ("resnet", 10, 0.1, 1)]]
+    assert ds.error_ratios(rows) == {"vit": {10: pytest.approx(3.0)}}
+
+
+def test_depth_trend_needs_both_rank_order_and_size():
+    assert depth_trend([1, 2, 3, 4, 5, 9], 1.4)[0] == "grows"
+    assert depth_trend([9, 5, 4, 3, 2, 1], 1.4)[0] == "falls"
+    assert depth_trend([1, 1.2, 1.3, 1.4, 1.5, 1.6], 1.4)[0] == "flat"     # ordered, but 0.6 px in all
+    assert depth_trend([1, 9, 1, 9, 1, 9], 1.4)[0] == "flat"               # a big change, no order
+
+
+def test_uniform_square_distance_matches_sampling():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-0.5, 0.5, size=(400_000, 2)) * 10
+    assert uniform_square_distance(10) == pytest.approx(np.hypot(*pts.T).mean(), rel=2e-3)
+
+
+@pytest.mark.parametrize("stem_stride", [1, 2])
+def test_receptive_fields_match_the_input_gradient_of_one_unit(stem_stride):
+    """The field is where the input gradient of one central output unit is non-zero: measured
+    by the ResNet's own backward pass on a 96 px image (large enough for no clipping)."""
+    config = ResNetConfig(image_size=96, stem_stride=stem_stride)
+    model = ResNet(config, seed=0, dtype=np.float64).eval()
+    x = np.random.default_rng(0).standard_normal((1, 1, 96, 96))
+    fields = receptive_fields(config)
+    for stage, expected in enumerate(fields[:2]):
+        out = model.relu.forward(model.bn1.forward(model.conv1.forward(x)))
+        blocks = [b for name in model.stage_names[:stage + 1] for b in getattr(model, name)]
+        for b in blocks:
+            out = b.forward(out)
+        dout = np.zeros_like(out)
+        dout[0, :, out.shape[2] // 2, out.shape[3] // 2] = 1.0   # every channel of the centre unit
+        dx = dout
+        for b in reversed(blocks):
+            dx = b.backward(dx)
+        dx = model.conv1.backward(model.bn1.backward(model.relu.backward(dx)))
+        rows, cols = np.nonzero(np.abs(dx[0, 0]) > 0)
+        assert rows.max() - rows.min() + 1 == expected and cols.max() - cols.min() + 1 == expected
+    assert receptive_fields(ResNetConfig()) == [19, 47, 103]

@@ -129,11 +129,16 @@ def test_plot_data_scale_draws_a_line_per_model_and_shades_seed_ranges(tmp_path)
     fig = plot_data_scale(one_seed)
     assert_figure_saves(fig, 1, tmp_path)
     ax = fig.axes[0]
-    assert [line.get_label() for line in ax.get_lines()] == ["vit", "resnet"]
+    assert [line.get_label() for line in ax.get_lines()] == ["vit: test", "resnet: test"]
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [20, 10])     # percent
     assert not ax.collections                                              # nothing to shade
     two_seeds = {m: {n: (e, e * 0.9, e * 1.1, 2) for n, (e, *_) in d.items()} for m, d in one_seed.items()}
     assert len(plot_data_scale(two_seeds).axes[0].collections) == 2
+    train = {"vit": {100: (0.05, 0.05, 0.05, 1), 300: (0.0, 0.0, 0.0, 1)}}   # a perfect fit: drawn at 0.01%
+    lines = plot_data_scale(one_seed, train).axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["vit: test", "vit: train (own subset)", "resnet: test"]
+    np.testing.assert_allclose(lines[1].get_ydata(), [5, 0.01])
+    assert lines[1].get_color() == lines[0].get_color()
 
 
 def test_plot_sweep_has_both_panels_and_every_implementation(tmp_path):

@@ -1,16 +1,20 @@
 """The ViT paper's "ViT needs more data" experiment (section 4.3, Figures 3-4), at MNIST scale.
 
-ViT and a ResNet of about the same size train on class-balanced training subsets of growing
-size, each for the same number of optimisation steps, and are scored on the full 10k test set.
+Two ViTs (patch 7, the default, and patch 4) and a ResNet of about the same size train on
+class-balanced training subsets of growing size, each until its training loss plateaus, and
+are scored on the full 10k test set and on their own (un-augmented) training subset.
 
-Why the same number of steps, not the same epochs: it gives every run the same compute and
-the same learning-rate schedule, so the only thing that changes along the x-axis is how much
-distinct data the steps see. (The same epochs would give a 1k-image run 60x fewer updates
-than a 60k one, confounding "less data" with "less training".) Small subsets are then seen
-for many epochs, which is exactly where an architecture's inductive bias should matter.
+The plateau rule. Equal steps for every run left the ViT undertrained (its training loss was
+still falling when the ResNet's was ~0), so each run trains instead in blocks of at least
+BLOCK_STEPS steps (whole epochs) at a constant learning rate after a short warm-up, and stops
+after the first block whose mean training loss is less than PLATEAU (10%) below the block
+before's, or after MAX_BLOCKS blocks (the run is then marked as not plateaued). A constant
+rate makes "the loss stopped falling" a property of the model and the data, not of a schedule
+that decays to zero by a fixed step. The training loss here is the one the trainer reports:
+on augmented images (shift, rotation, zoom), the same for every model.
 
-Each run is an ordinary run folder (out/<model>-n<size>-s<seed>/); finished runs are
-skipped and interrupted ones resumed, so the whole experiment resumes where it stopped.
+Each run is an ordinary run folder (out/<model>-n<size>-s<seed>/), continued block by block;
+finished runs are read back, so the whole experiment resumes where it stopped.
 """
 import csv
 import json
@@ -21,76 +25,125 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..models.registry import MODEL_KINDS, config_class
-from ..training.checkpoint import load_checkpoint
-from ..training.trainer import TrainConfig, train
+from ..models.registry import config_class
+from ..training.checkpoint import load_checkpoint, load_model
+from ..training.data import class_balanced_subset, normalize
+from ..training.trainer import TrainConfig, evaluate
+from .runs import parameters, run_or_resume
 
-DEFAULT_SIZES = (1000, 3000, 10000, 30000, 60000)
-DEFAULT_MODELS = MODEL_KINDS
-FIELDS = ["model", "train_size", "seed", "steps", "epochs", "parameters", "test_acc", "test_error",
-          "train_loss", "wall_s"]
+DEFAULT_SIZES = (1000, 4000, 15000, 60000)
+# name -> (model kind, config fields over that kind's defaults)
+MODELS = {"vit": ("vit", {}), "vit-p4": ("vit", {"patch_size": 4}), "resnet": ("resnet", {})}
+DEFAULT_MODELS = tuple(MODELS)
+BLOCK_STEPS = 300       # a block is the fewest whole epochs holding at least this many steps
+PLATEAU = 0.10          # stop when a block lowers the mean training loss by less than this share
+MIN_BLOCKS = 2
+MAX_BLOCKS = 6
+WARMUP_STEPS = 100
+FIELDS = ["model", "train_size", "seed", "blocks", "steps", "epochs", "plateaued", "parameters",
+          "test_acc", "test_error", "test_loss", "train_acc", "train_error", "train_loss",
+          "train_loss_augmented", "block_losses", "wall_s"]
 
 
-def run_config(train_size, steps, batch_size, seed, base):
-    """The TrainConfig of one run: as many epochs over the subset as make `steps` steps."""
+def block_epochs(train_size, batch_size, block_steps=BLOCK_STEPS):
+    """(epochs per block, steps per epoch) on a subset of train_size images."""
     steps_per_epoch = train_size // batch_size
     if steps_per_epoch < 1:
         raise ConfigError(f"train size {train_size} is smaller than batch_size={batch_size}")
-    epochs = max(1, math.ceil(steps / steps_per_epoch))
-    # the same warm-up in steps for every run (5% of them), not in epochs of unequal length;
-    # test-set evaluation ~10 times per run at most: at 1k images an epoch is only 7 steps
-    return TrainConfig(**{**base, "epochs": epochs, "max_steps": steps, "batch_size": batch_size,
-                          "seed": seed, "train_subset": train_size,
-                          "warmup_epochs": 0.05 * steps / steps_per_epoch, "eval_every": max(1, epochs // 10)})
+    return math.ceil(block_steps / steps_per_epoch), steps_per_epoch
 
 
-def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0,), steps=3000,
-               batch_size=128, model_configs=None, train_overrides=None, progress=True, log=print,
-               workers=None, backend=None):
+def run_config(train_size, blocks, batch_size, seed, base, block_steps=BLOCK_STEPS):
+    """The TrainConfig of a run after `blocks` blocks: constant lr after WARMUP_STEPS, the test
+    set scored at the end of every block."""
+    per_block, steps_per_epoch = block_epochs(train_size, batch_size, block_steps)
+    lr = base.get("lr", TrainConfig.lr)
+    return TrainConfig(**{**base, "epochs": blocks * per_block, "batch_size": batch_size, "seed": seed,
+                          "train_subset": train_size, "lr": lr, "min_lr": lr,
+                          "warmup_epochs": WARMUP_STEPS / steps_per_epoch, "eval_every": per_block})
+
+
+def _same_but_longer(stored, wanted):
+    """A stored run is this run, shorter or as long, when only `epochs` differs."""
+    return (stored is not None and {k: v for k, v in stored.items() if k != "epochs"}
+            == {k: v for k, v in wanted.items() if k != "epochs"})
+
+
+def block_losses(metrics, per_block):
+    """Mean training loss of every complete block of `per_block` epochs."""
+    losses = [m["train_loss"] for m in metrics]
+    return [float(np.mean(losses[i:i + per_block])) for i in range(0, len(losses) - per_block + 1, per_block)]
+
+
+def plateaued(losses):
+    """Whether the last block lowered the mean training loss by less than PLATEAU."""
+    return len(losses) >= MIN_BLOCKS and losses[-1] > (1 - PLATEAU) * losses[-2]
+
+
+def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0, 1), batch_size=128,
+               model_configs=None, train_overrides=None, progress=True, log=print, workers=None, backend=None,
+               block_steps=None):
     """Run (or resume) the experiment, writing results.csv as each run ends; return the rows.
-    The figure is drawn by the caller (insight.plots.plot_data_scale of summarize(rows))."""
+    The figure is drawn by the caller (insight.plots.plot_data_scale of summarize(rows)).
+    model_configs: {name: model config dict} in place of MODELS' (the tests' tiny models).
+    block_steps: the block's length in steps (default BLOCK_STEPS; the tests use a few)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     n_train = len(data[0])
     for size in sizes:
         if not 10 <= size <= n_train:
             raise ConfigError(f"train size {size} must lie between 10 and the {n_train} training images")
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise ConfigError(f"models {list(models)}: expected some of {', '.join(MODELS)}")
     base = {"shift": 2, "rotate": 10.0, "scale": 0.1, **(train_overrides or {})}
     rows = []
     for seed in seeds:
         for size in sizes:
-            for kind in models:
-                cfg = run_config(size, steps, batch_size, seed, base)
-                model_config = (model_configs or {}).get(kind) or config_class(kind)().to_dict()
-                run_dir = out_dir / f"{kind}-n{size}-s{seed}"
-                rows.append(_run_one(kind, model_config, cfg, data, run_dir, progress, log, workers, backend))
+            for name in models:
+                run_dir = out_dir / f"{name}-n{size}-s{seed}"
+                rows.append(_run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progress, log,
+                                               workers, backend, block_steps or BLOCK_STEPS,
+                                               (model_configs or {}).get(name)))
                 write_results(out_dir / "results.csv", rows)
     return rows
 
 
-def _run_one(kind, model_config, cfg, data, run_dir, progress, log, workers=None, backend=None):
-    resume = None
-    if (run_dir / "last.npz").exists():
-        resume = load_checkpoint(run_dir)
-        if resume["train"].get("train_config") != cfg.to_dict():
-            raise ConfigError(f"{run_dir} holds a run with another config; move it away or use another --out")
-    steps = min(cfg.epochs * (cfg.train_subset // cfg.batch_size), cfg.max_steps or float("inf"))
-    done = resume is not None and resume["train"]["epoch"] * (cfg.train_subset // cfg.batch_size) >= steps
-    log(f"{kind} on {cfg.train_subset} images, seed {cfg.seed}: {cfg.epochs} epochs, {steps} steps"
-        + (" (done)" if done else " (resuming)" if resume else ""))
+def _run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progress, log, workers, backend,
+                       block_steps, model_config=None):
+    kind, fields = MODELS[name]
+    model_config = model_config or {**config_class(kind)().to_dict(), **fields}
+    per_block, _ = block_epochs(size, batch_size, block_steps)
     t0 = time.perf_counter()
-    if done:
-        metrics = resume["train"]["metrics"]
-    else:
-        _, metrics = train(kind, model_config, cfg, data, run_dir, resume=resume, progress=progress,
-                           log=lambda s: None, workers=workers, backend=backend)
-    params = json.loads((run_dir / "config.json").read_text())["parameters"]   # train() wrote it
+    blocks = 0
+    while True:
+        blocks += 1
+        cfg = run_config(size, blocks, batch_size, seed, base, block_steps)
+        metrics = run_or_resume(kind, model_config, cfg, data, run_dir, progress=progress, log=lambda s: None,
+                                workers=workers, backend=backend, same_config=_same_but_longer)
+        metrics = metrics[:cfg.epochs]       # a finished run is read back block by block
+        losses = block_losses(metrics, per_block)
+        if plateaued(losses) or blocks >= MAX_BLOCKS:
+            break
+    stored = load_checkpoint(run_dir)["train"]["epoch"]
+    if stored > cfg.epochs:
+        raise ConfigError(f"{run_dir} holds a longer run ({stored} epochs) than the plateau rule stops at "
+                          f"({cfg.epochs}); move it away or use another --out")
+    model = load_model(run_dir)
+    x_train, y_train, x_test, y_test = data
+    keep = class_balanced_subset(y_train, size, seed)
+    train_loss, train_acc, _ = evaluate(model, normalize(x_train[keep]), y_train[keep], workers=workers,
+                                        backend=backend)
     last = metrics[-1]
-    row = {"model": kind, "train_size": cfg.train_subset, "seed": cfg.seed, "steps": steps,
-           "epochs": cfg.epochs, "parameters": params, "test_acc": last["test_acc"],
-           "test_error": 1 - last["test_acc"], "train_loss": last["train_loss"],
-           "wall_s": last["elapsed_s"]}
-    log(f"  -> test accuracy {row['test_acc']:.4f} ({time.perf_counter() - t0:.0f} s this call)")
+    row = {"model": name, "train_size": size, "seed": seed, "blocks": blocks,
+           "steps": cfg.epochs * (size // batch_size), "epochs": cfg.epochs, "plateaued": plateaued(losses),
+           "parameters": parameters(run_dir), "test_acc": last["test_acc"], "test_error": 1 - last["test_acc"],
+           "test_loss": last["test_loss"], "train_acc": train_acc, "train_error": 1 - train_acc,
+           "train_loss": train_loss, "train_loss_augmented": last["train_loss"],
+           "block_losses": json.dumps([round(v, 5) for v in losses]), "wall_s": last["elapsed_s"]}
+    log(f"{run_dir.name}: {blocks} blocks, {row['steps']} steps{'' if row['plateaued'] else ' (no plateau)'}: "
+        f"test {row['test_acc']:.4f}, train {train_acc:.4f} loss {train_loss:.4f} "
+        f"({time.perf_counter() - t0:.0f} s this call)")
     return row
 
 
@@ -103,10 +156,17 @@ def write_results(path, rows):
     tmp.replace(path)
 
 
-def summarize(rows):
-    """{model: {size: (mean error, min error, max error, seeds)}} over seeds."""
+def summarize(rows, key="test_error"):
+    """{model: {size: (mean, min, max, seeds)}} of `key` over seeds."""
     out = {}
     for r in rows:
-        out.setdefault(r["model"], {}).setdefault(r["train_size"], []).append(r["test_error"])
+        out.setdefault(r["model"], {}).setdefault(int(r["train_size"]), []).append(float(r[key]))
     return {m: {n: (float(np.mean(e)), float(np.min(e)), float(np.max(e)), len(e)) for n, e in sorted(d.items())}
             for m, d in out.items()}
+
+
+def error_ratios(rows):
+    """{size: ViT test error / ResNet test error} for each ViT, from the seed means."""
+    table = summarize(rows)
+    return {m: {n: table[m][n][0] / table["resnet"][n][0] for n in table[m] if n in table.get("resnet", {})}
+            for m in table if m != "resnet"}

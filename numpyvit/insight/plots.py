@@ -454,11 +454,13 @@ def plot_mistakes(images, labels, preds, probs=None, max_images=25):
     return fig
 
 
-def plot_data_scale(summary):
-    """Test error against training-set size, one line per model, the range over seeds shaded.
+def plot_data_scale(summary, train_summary=None):
+    """Test error against training-set size, one line per model, the range over seeds shaded;
+    with train_summary, each model's error on its own training subset as a dashed line of the
+    same colour (a model that fits its data has a train error near 0).
 
-    summary: {model: {train size: (mean error, min error, max error, seeds)}}, as
-    numpyvit.experiments.data_scale.summarize returns it.
+    summary, train_summary: {model: {train size: (mean error, min error, max error, seeds)}},
+    as numpyvit.experiments.data_scale.summarize returns them.
     """
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -466,9 +468,14 @@ def plot_data_scale(summary):
     for model, by_size in summary.items():
         sizes = np.array(list(by_size))
         mean, lo, hi = (np.array([v[i] for v in by_size.values()]) for i in range(3))
-        ax.plot(sizes, 100 * mean, "o-", label=model)
+        line, = ax.plot(sizes, 100 * mean, "o-", label=f"{model}: test")
         if seeds > 1:
-            ax.fill_between(sizes, 100 * lo, 100 * hi, alpha=0.2)
+            ax.fill_between(sizes, 100 * lo, 100 * hi, alpha=0.2, color=line.get_color())
+        if train_summary and model in train_summary:
+            tr = train_summary[model]
+            # a train error of exactly 0 has no place on a log axis: drawn at 0.01%
+            ax.plot(list(tr), [max(100 * v[0], 0.01) for v in tr.values()], "x--", color=line.get_color(),
+                    alpha=0.7, label=f"{model}: train (own subset)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain = FuncFormatter(lambda v, _: f"{v:g}")       # 0.5, 1, 2 rather than 5x10^-1
@@ -504,4 +511,123 @@ def plot_sweep(table):
         ax.legend()
     fig.axes[0].set_title("cost per image against batch size")
     fig.axes[1].set_title("more tokens: attention grows as N^2")
+    return fig
+
+
+def plot_distance_grids(result, per_head):
+    """Mean attention distance against depth, one dot per head, a panel per grid (columns) and
+    augmentation (rows), as the ViT paper's Figure 7 (right) draws it; with the reference
+    attentions (self 0, uniform, uniform over the ink) as lines and the ResNet's stages
+    (uniform over each receptive field) as grey squares on the same axis.
+
+    result: the dict attention_distance.json holds ("runs", "resnet"); per_head: its CSV rows
+    ({'patch', 'augmentation', 'layer', 'head', 'distance_px'}).
+    """
+    _require_keys(per_head, ("patch", "augmentation", "layer", "head", "distance_px"),
+                  "plot_distance_grids", "attention_distance.csv rows")
+    runs = result["runs"]
+    patches = sorted({r["patch"] for r in runs}, reverse=True)
+    augs = list(dict.fromkeys(r["augmentation"] for r in runs))
+    fig = Figure(figsize=(3.4 * len(patches) + 0.6, 2.9 * len(augs) + 0.4), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(augs), len(patches), sharey=True, squeeze=False))
+    top = 28 * 0.75
+    for i, aug in enumerate(augs):
+        for j, p in enumerate(patches):
+            ax = axes[i, j]
+            run = next((r for r in runs if r["patch"] == p and r["augmentation"] == aug), None)
+            if run is None:
+                ax.set_axis_off()
+                continue
+            pts = [r for r in per_head if int(r["patch"]) == p and r["augmentation"] == aug]
+            layers = np.array([int(r["layer"]) for r in pts])
+            heads = np.array([int(r["head"]) for r in pts])
+            dist = np.array([float(r["distance_px"]) for r in pts])
+            jitter = (heads - heads.mean()) * 0.08
+            ax.scatter(layers + jitter, dist, s=14, c=heads, cmap="viridis", zorder=3)
+            L = int(layers.max())
+            ax.plot(np.arange(1, L + 1), run["layer_mean_px"], "-", color="black", lw=1, alpha=0.6,
+                    label="mean over heads")
+            b = run["baselines_px"]
+            ax.axhline(b["uniform"], color="tab:red", ls="--", lw=1, label="uniform over all patches")
+            ax.axhline(b["ink"], color="tab:orange", ls=":", lw=1.2, label="uniform over the ink")
+            ax.axhline(0, color="tab:blue", ls="-", lw=0.8, label="itself only (0)")
+            stages = result.get("resnet", [])
+            xs = np.linspace(1, L, len(stages) + 1)[1:] if stages else []
+            ax.scatter(xs, [s["uniform_over_field_px"] for s in stages], marker="s", s=28, color="grey",
+                       zorder=2, label="ResNet stage: uniform over its field")
+            ax.set_ylim(-0.5, top)
+            ax.set_xticks(range(1, L + 1))
+            ax.set_title(f"patch {p} ({run['grid']}x{run['grid']}), {aug}: {100 * run['test_acc']:.1f}%",
+                         fontsize=9)
+            if i == len(augs) - 1:
+                ax.set_xlabel("layer (block)")
+            if j == 0:
+                ax.set_ylabel("mean attention distance (px)")
+            if j == len(patches) - 1:
+                sec = ax.secondary_yaxis("right", functions=(lambda v: v / 28, lambda f: f * 28))
+                sec.set_ylabel("fraction of the image width")
+            ax.grid(alpha=0.3)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(5, len(handles)), fontsize=8)
+    return fig
+
+
+def plot_rollout_controls(images, maps, template, labels=None, title=None):
+    """The positional template beside a few digits, their rollout maps and their deviations
+    from the template (map - template, red above it, blue below).
+
+    images: (B, H, W) raw digits; maps: (B, g, g) rollout maps (max 1 each); template: (g, g),
+    the mean map over many images (analysis.rollout_controls).
+    """
+    x = _gray_images(images, "images")
+    m = np.asarray(maps)
+    t = np.asarray(template)
+    if m.ndim != 3 or m.shape[0] != x.shape[0] or m.shape[1:] != t.shape:
+        raise ValueError(f"maps.shape={m.shape}, template.shape={t.shape}: expected (B, g, g) with "
+                         f"B={x.shape[0]} and a (g, g) template")
+    B, H = x.shape[0], x.shape[1]
+    fig = Figure(figsize=(1.45 * (B + 1) + 0.8, 4.6), layout="constrained")
+    axes = fig.subplots(3, B + 1, squeeze=False)
+    im = axes[1, 0].imshow(_upsample(t / t.max(), H), cmap=HEAT_CMAP, vmin=0, vmax=1)
+    axes[1, 0].set_title("template\n(mean map)", fontsize=8)
+    axes[0, 0].set_axis_off()
+    axes[2, 0].set_axis_off()
+    lim = float(np.abs(m - t).max()) or 1.0
+    for b in range(B):
+        ax = axes[:, b + 1]
+        ax[0].imshow(x[b], cmap="gray")
+        if labels is not None:
+            ax[0].set_title(f"label {labels[b]}", fontsize=8)
+        ax[1].imshow(_upsample(m[b], H), cmap=HEAT_CMAP, vmin=0, vmax=1)
+        _outline(ax[1], x[b])
+        dev = ax[2].imshow(_upsample(m[b] - t, H), cmap="RdBu_r", vmin=-lim, vmax=lim)
+        _outline(ax[2], x[b])
+    for ax in axes.ravel():
+        _no_ticks(ax)
+    axes[1, 1].set_ylabel("rollout")
+    axes[2, 1].set_ylabel("map - template")
+    fig.colorbar(im, ax=axes[1], shrink=0.85, label="max = 1")
+    fig.colorbar(dev, ax=axes[2], shrink=0.85, label="deviation")
+    fig.suptitle(title or "Rollout against its template: what is left once the common map is removed")
+    return fig
+
+
+def plot_deletion_curves(models):
+    """Accuracy against the share of patches blanked, one panel per model, one line per order
+    ('high', 'random', 'low' rollout, most 'ink'). models: rollout.json's "models" list."""
+    names = {"high": "highest rollout first", "random": "random patches", "low": "lowest rollout first",
+             "ink": "most ink first (no model)"}
+    fig = Figure(figsize=(4.2 * len(models) + 0.4, 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(models), sharey=True, squeeze=False)[0])
+    for ax, m in zip(axes, models):
+        d = m["deletion"]
+        x = 100 * np.asarray(d["fraction"])
+        for order, style in (("high", "o-"), ("ink", "s--"), ("random", "^-"), ("low", "v-")):
+            ax.plot(x, 100 * np.asarray(d[order]), style, label=names[order], ms=4)
+        ax.set_title(f"patch {m['patch']} ({m['grid']}x{m['grid']} grid), {m['images']} test digits", fontsize=9)
+        ax.set_xlabel("patches blanked (% of the image)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Deletion curves: blank the patches rollout ranks highest, and compare")
     return fig

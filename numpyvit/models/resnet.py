@@ -52,6 +52,24 @@ class ResNetConfig(Config):
 
 
 
+def receptive_fields(config):
+    """The theoretical receptive field of each stage's output, as a side in pixels: a list,
+    one per stage. Each 3x3 convolution widens the field by 2 steps of the current stride
+    (r += 2 j), and a stride-2 one doubles the step (j *= 2). The default config gives 19, 47
+    and 103 px: from stage 2 on, a unit can see the whole 28 px image. (How much of that field
+    a unit actually uses is another matter; it is usually far less.)"""
+    r, j = 3, config.stem_stride                  # after the 3x3 stem
+    fields = []
+    for i, depth in enumerate(config.blocks_per_stage):
+        for b in range(depth):
+            for conv in range(2):                 # conv1 (stride 2 in the first block of stages > 0), conv2
+                r += 2 * j
+                if conv == 0 and b == 0 and i > 0:
+                    j *= 2
+        fields.append(r)
+    return fields
+
+
 class BasicBlock(Module):
     """out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), torchvision's BasicBlock.
 

@@ -1,0 +1,185 @@
+"""Does attention distance grow with depth? The ViT paper's Figures 7 (right) and 11, on MNIST.
+
+The paper (section 4.5) finds that the mean attention distance, the analogue of a CNN's
+receptive field, grows with depth, while some heads of the lowest layers already attend across
+the whole image and others stay local. Its models see a 14x14 grid of patches (224 px images,
+patch 16). MNIST's 28 px digits give the same grids: patch 7 a 4x4 grid (16 patches), patch 4
+a 7x7 grid (49, ViT-B/32's), patch 2 a 14x14 grid (196, ViT-B/16's). Each grid is trained with
+and without CutMix, which a study of ViTs trained from scratch on small data found to decide
+whether early layers become local.
+
+The budget rule: every run sees the same training images, the same number of times
+(`epochs` passes over the 60k training set, the default recipe otherwise), so the grids differ
+only in how the image is cut. A patch-2 epoch costs about 19x the FLOPs of a patch-7 one
+(models/flops.py), which is what sets `epochs` low.
+
+Each run is a run folder (<out>/p<patch>-<augmentation>/) that resumes where it stopped; the
+analysis reads the finished checkpoints.
+
+Shape legend: L layers, h heads, B images, P patches, g grid side (P = g*g), p patch size.
+"""
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..insight.analysis import attention_maps, distance_baselines, ink_per_patch, mean_attention_distance
+from ..models.resnet import ResNetConfig, receptive_fields
+from ..models.vit import ViTConfig
+from ..training.checkpoint import load_model
+from ..training.data import normalize
+from ..training.trainer import TrainConfig
+from .runs import run_or_resume
+
+PATCHES = (7, 4, 2)                   # 4x4, 7x7 and 14x14 grids
+AUGMENTATIONS = ("none", "cutmix")
+EPOCHS = 3                            # the budget every run gets: 3 x 60k training images
+INK = 0.1                             # a patch holds ink when its mean raw intensity exceeds 10% of 255
+LOCAL = 0.5                           # a head is local when its distance is under half of uniform attention's
+WIDE = 0.9                            # a head looks across the image when at 90% or more of uniform's
+
+
+def run_config(augmentation, epochs, seed=0):
+    """The TrainConfig of one run: the default recipe, `epochs` passes, CutMix on every image or off."""
+    if augmentation not in AUGMENTATIONS:
+        raise ConfigError(f"augmentation={augmentation!r}, expected one of {AUGMENTATIONS}")
+    return TrainConfig(epochs=epochs, seed=seed, cutmix=1.0 if augmentation == "cutmix" else 0.0)
+
+
+def run_name(patch, augmentation):
+    return f"p{patch}-{augmentation}"
+
+
+def train_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, epochs=EPOCHS,
+               train_size=0, progress=True, log=print, workers=None, backend=None):
+    """Train (or resume) every run; returns {(patch, augmentation): metrics list}.
+    train_size > 0 trains on a class-balanced subset (the tests' quick mode)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for p in patches:
+        if 28 % p:
+            raise ConfigError(f"patch size {p} does not divide the 28 px image")
+    runs = {}
+    for p in patches:                 # the cheap grids first
+        for aug in augmentations:
+            cfg = run_config(aug, epochs)
+            if train_size:
+                cfg = TrainConfig(**{**cfg.to_dict(), "train_subset": train_size})
+            model_config = ViTConfig(patch_size=p).to_dict()
+            runs[p, aug] = run_or_resume("vit", model_config, cfg, data, out_dir / run_name(p, aug),
+                                         progress=progress, log=log, workers=workers, backend=backend)
+    return runs
+
+
+def uniform_square_distance(side):
+    """Mean distance from the centre of a square of `side` px to a point spread uniformly over
+    it: 0.3826 side. It puts a CNN's receptive field on the attention-distance axis: the score a
+    unit would get if it looked evenly over its whole field."""
+    return side * (np.sqrt(2) + np.log(1 + np.sqrt(2))) / 6
+
+
+def resnet_reference(image_size=28):
+    """Per ResNet stage: its receptive field side (px) and, the field clipped to the image, the
+    distance a uniform look over it would score (uniform_square_distance)."""
+    fields = receptive_fields(ResNetConfig(image_size=image_size))
+    return [{"stage": i + 1, "receptive_field_px": r,
+             "uniform_over_field_px": float(uniform_square_distance(min(r, image_size)))}
+            for i, r in enumerate(fields)]
+
+
+def depth_trend(layer_means, min_change):
+    """'grows', 'falls' or 'flat': the sign of the Spearman correlation of the per-layer mean
+    distance with depth when |rho| >= 0.6 and the last layer differs from the first by more
+    than `min_change` px in the same direction; otherwise 'flat'. Returns (verdict, rho)."""
+    m = np.asarray(layer_means, dtype=np.float64)
+    # Spearman's rho: the correlation of ranks, tied values sharing their mean rank
+    ranks = np.array([np.mean(np.nonzero(np.sort(m) == v)[0]) for v in m])
+    depth = np.arange(len(m), dtype=np.float64)
+    rho = float(np.corrcoef(depth, ranks)[0, 1]) if len(m) > 1 and ranks.std() > 0 else 0.0
+    change = m[-1] - m[0]
+    if rho >= 0.6 and change > min_change:
+        return "grows", rho
+    if rho <= -0.6 and change < -min_change:
+        return "falls", rho
+    return "flat", rho
+
+
+def analyze_run(model, raw_images, image_size=28):
+    """Per-head distances (L, h) and the run's summary on raw test images (B, 28, 28) uint8."""
+    p, g = model.config.patch_size, model.patch_embed.grid
+    att = attention_maps(model, normalize(raw_images), batch_size=100)   # (L, B, h, N, N)
+    dist = mean_attention_distance(att, p, g)                         # (L, h)
+    del att
+    base = distance_baselines(ink_per_patch(raw_images, p) > INK * 255, p, g)
+    layer_means = dist.mean(axis=1)
+    trend, rho = depth_trend(layer_means, min_change=0.05 * image_size)
+    local = dist < LOCAL * base["uniform"]
+    wide = dist >= WIDE * base["uniform"]
+    summary = {
+        "baselines_px": base,
+        "layer_mean_px": layer_means.tolist(),
+        "trend": trend, "spearman_rho": rho,
+        "local_heads": int(local.sum()), "local_heads_by_layer": local.sum(axis=1).tolist(),
+        "wide_heads": int(wide.sum()), "wide_heads_by_layer": wide.sum(axis=1).tolist(),
+        "heads_below_ink": int((dist < base["ink"]).sum()),
+        "first_layer_mixed": bool(local[0].any() and wide[0].any()),
+        "min_px": float(dist.min()), "max_px": float(dist.max()),
+    }
+    return dist, summary
+
+
+def analyze_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, images=500, log=print):
+    """Read every finished run, measure it and write attention_distance.csv (one row per head)
+    and attention_distance.json (per run: accuracy, budget, baselines, trend, local and wide
+    heads; the ResNet reference; the rules). Returns the JSON's dict."""
+    out_dir = Path(out_dir)
+    raw = data[2][:images]
+    rows, runs = [], []
+    for p in patches:
+        for aug in augmentations:
+            run_dir = out_dir / run_name(p, aug)
+            if not (run_dir / "last.npz").exists():
+                raise ConfigError(f"{run_dir} has no trained run: train it first")
+            t0 = time.perf_counter()
+            model = load_model(run_dir)
+            dist, summary = analyze_run(model, raw)
+            metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            last = metrics[-1]
+            runs.append({"patch": p, "grid": model.patch_embed.grid, "augmentation": aug,
+                         "epochs": last["epoch"], "test_acc": last["test_acc"],
+                         "train_wall_s": last["elapsed_s"], **summary})
+            for l in range(dist.shape[0]):
+                for k in range(dist.shape[1]):
+                    rows.append({"patch": p, "augmentation": aug, "layer": l + 1, "head": k + 1,
+                                 "distance_px": round(float(dist[l, k]), 4),
+                                 "fraction_of_width": round(float(dist[l, k]) / 28, 4)})
+            log(f"{run_dir.name}: acc {last['test_acc']:.4f}, {summary['trend']} with depth, "
+                f"{summary['local_heads']} local heads ({time.perf_counter() - t0:.0f} s)")
+    epochs = sorted({r["epochs"] for r in runs})
+    result = {"images": len(raw), "budget": f"{'/'.join(map(str, epochs))} epochs of the training images per run",
+              "rules": {"ink_patch": f"mean raw intensity > {INK} x 255",
+                        "local_head": f"distance < {LOCAL} x uniform", "wide_head": f"distance >= {WIDE} x uniform",
+                        "trend": "Spearman rho of layer means with depth >= 0.6 (<= -0.6) and last - first > "
+                                 "1.4 px (< -1.4 px), i.e. 5% of the image width"},
+              "resnet": resnet_reference(), "runs": runs}
+    _write_csv(out_dir / "attention_distance.csv", rows)
+    _write_json(out_dir / "attention_distance.json", result)
+    return result
+
+
+def _write_csv(path, rows):
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _write_json(path, obj):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,96 @@
+"""What attention rollout shows on MNIST, held against controls (ViT paper appendix D.8, Figure 6).
+
+A rollout map looks like an explanation: bright patches, dim ones. Two questions decide whether
+it is one. Does it depend on the digit, or is it mostly one positional template drawn under
+every image? And does it point at the patches the model needs: does blanking the patches it
+ranks highest cost more accuracy than blanking random ones, or the lowest, or simply the ones
+with the most ink (the trivial importance map any digit offers)?
+
+For each model: the template (the mean map over the test images), every image's deviation from
+it, the per-image correlation with the ink per patch of the map, of its deviation and of the
+template (the digit-blind control), how often the brightest patch holds ink against the share
+of patches that do, and deletion curves (accuracy with the k top, bottom, random or most-inked
+patches blanked to the background).
+
+Shape legend: B images, g grid side, P = g*g patches.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..insight.analysis import deletion_curve, ink_per_patch, rollout_controls, rollout_maps_for_model
+from ..training.checkpoint import load_model
+from ..training.data import normalize
+
+FRACTIONS = (0, 1 / 16, 2 / 16, 3 / 16, 4 / 16, 6 / 16, 8 / 16)   # of the patches blanked
+ORDERS = ("high", "random", "low", "ink")
+INK = 0.1                      # a patch holds ink when its mean raw intensity exceeds 10% of 255
+
+
+def _quartiles(values):
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    q1, med, q3 = np.percentile(v, [25, 50, 75])
+    return {"median": float(med), "q1": float(q1), "q3": float(q3), "mean": float(v.mean()), "n": int(v.size)}
+
+
+def analyze_model(model, raw_images, labels, seed=0):
+    """The controls and deletion curves of one model on raw test images (B, 28, 28) uint8."""
+    p, P = model.config.patch_size, model.patch_embed.num_patches
+    images = normalize(raw_images)
+    background = float(normalize(np.zeros((1, 1, 1), np.uint8))[0, 0, 0, 0])   # a blank pixel
+    maps = rollout_maps_for_model(model, images)                                   # (B, g, g)
+    ink = ink_per_patch(raw_images, p)                                             # (B, P)
+    c = rollout_controls(maps, ink)
+    inked = ink > INK * 255
+    brightest = maps.reshape(len(maps), -1).argmax(axis=1)
+    ks = sorted({int(round(f * P)) for f in FRACTIONS})
+    rng = np.random.default_rng(seed)
+    curves = {}
+    for order in ORDERS:
+        scores = ink if order == "ink" else maps.reshape(len(maps), -1)
+        curves[order] = deletion_curve(model, images, labels, scores, ks, background,
+                                       order="high" if order == "ink" else order, rng=rng).tolist()
+    summary = {
+        "patch": p, "grid": model.patch_embed.grid, "images": len(raw_images),
+        "accuracy": curves["high"][0],
+        "template": c["template"].round(4).tolist(),
+        "corr_rollout": _quartiles(c["corr_rollout"]),
+        "corr_deviation": _quartiles(c["corr_deviation"]),
+        "corr_template": _quartiles(c["corr_template"]),
+        "rollout_beats_template": float(np.mean(c["corr_rollout"] > c["corr_template"])),
+        "brightest_holds_ink": float(inked[np.arange(len(maps)), brightest].mean()),
+        "ink_patch_share": float(inked.mean()),
+        "template_brightest_holds_ink": float(inked[:, int(c["template"].argmax())].mean()),
+        "deletion": {"k": ks, "fraction": [k / P for k in ks], **curves},
+    }
+    return summary, maps, c
+
+
+def rollout_experiment(data, checkpoints, out_dir, images=5000, log=print):
+    """Analyse every checkpoint on the first `images` test digits and write rollout.json
+    ({"models": [summary per checkpoint]}); returns (the dict, per model (maps, controls))."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw, labels = data[2][:images], data[3][:images]
+    models, details = [], []
+    for path in checkpoints:
+        model = load_model(path)
+        if getattr(model, "kind", "vit") != "vit":
+            raise ConfigError(f"{path} holds a {model.kind}: rollout needs a ViT checkpoint")
+        summary, maps, c = analyze_model(model, raw, labels)
+        summary["checkpoint"] = str(path)
+        models.append(summary)
+        details.append((maps, c))
+        d = summary["deletion"]
+        log(f"{path}: patch {summary['patch']}, accuracy {summary['accuracy']:.4f}; median correlation with "
+            f"the ink: rollout {summary['corr_rollout']['median']:.2f}, template {summary['corr_template']['median']:.2f}; "
+            f"blanking {d['k'][-1]} patches: high {d['high'][-1]:.3f}, random {d['random'][-1]:.3f}, "
+            f"low {d['low'][-1]:.3f}, ink {d['ink'][-1]:.3f}")
+    result = {"images": len(raw), "ink_patch": f"mean raw intensity > {INK} x 255", "models": models}
+    tmp = out_dir / "rollout.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    tmp.replace(out_dir / "rollout.json")
+    return result, details
