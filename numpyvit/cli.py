@@ -290,7 +290,9 @@ def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110):
     the rollout figure the first n_show. Writes into out_dir:
     attention_maps.png, attention_rollout.png, attention_distance.png, pos_embed_similarity.png,
     patch_embed_components.png, analysis.npz (plain arrays: distances, similarity, components,
-    ratios, rollout_maps, shown_images, shown_labels) and summary.txt. Returns the summary text.
+    ratios, rollout_maps, shown_images, shown_labels), analysis.json (the numbers the findings
+    rest on, each beside the same measure of the untrained model or a reference attention) and
+    summary.txt. Returns the summary text.
     """
     from .insight import analysis, plots
     from .training.data import normalize
@@ -341,7 +343,35 @@ def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110):
         f"({', '.join(f'{100 * r:.1f}%' for r in ratios[:top])}).",
     ]) + "\n"
     (out / "summary.txt").write_text(summary)
+    (out / "analysis.json").write_text(json.dumps(
+        analysis_numbers(model, raw, distances, sim, ratios), indent=1) + "\n")
     return summary
+
+
+def analysis_numbers(model, raw, distances, sim, ratios):
+    """The findings of write_analysis as numbers, each with its reference: the untrained model
+    (the same config, seed 0) and, for attention distance, the self/uniform/ink attentions."""
+    from .insight import analysis
+    from .models.registry import build_model
+    cfg, grid = model.config, model.patch_embed.grid
+    untrained = build_model("vit", cfg.to_dict(), seed=0)
+    u_sim = analysis.pos_embed_similarity(untrained.position_embedding(), grid)
+    _, u_ratios = analysis.patch_embed_components(untrained.patch_embed.proj.params["weight"])
+    ink = analysis.ink_per_patch(raw, cfg.patch_size) > 0.1 * 255
+    return {
+        "images": int(raw.shape[0]), "patch": cfg.patch_size, "grid": grid,
+        "distance_px": {"layer_min": distances.min(axis=1).tolist(), "layer_mean": distances.mean(axis=1).tolist(),
+                        "layer_max": distances.max(axis=1).tolist(), "min": float(distances.min()),
+                        "max": float(distances.max())},
+        "distance_baselines_px": analysis.distance_baselines(ink, cfg.patch_size, grid),
+        "pos_embed": {"trained": {**analysis.neighbour_similarity_summary(sim), **analysis.row_column_similarity(sim)},
+                      "untrained": {**analysis.neighbour_similarity_summary(u_sim),
+                                    **analysis.row_column_similarity(u_sim)}},
+        "components": {"filters": int(model.patch_embed.proj.params["weight"].shape[0]), "count": len(ratios),
+                       "top3": [float(r) for r in ratios[:3]],
+                       "for_90_percent": analysis.components_for_share(ratios, 0.9),
+                       "for_90_percent_untrained": analysis.components_for_share(u_ratios, 0.9)},
+    }
 
 
 def cmd_analyze(args):

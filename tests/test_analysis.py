@@ -5,7 +5,8 @@ import pytest
 from numpyvit import VisionTransformer
 from numpyvit.insight.analysis import (attention_distance_for_model, attention_maps, attention_rollout,
                                mean_attention_distance, neighbour_similarity_summary,
-                               patch_embed_components, pos_embed_similarity, rollout_map, summarize)
+                               patch_embed_components, pos_embed_similarity, rollout_map, summarize,
+                               components_for_share, row_column_similarity)
 from conftest import tiny_config
 
 
@@ -235,3 +236,27 @@ def test_bad_inputs_raise_value_error_naming_the_value(call, value):
     with pytest.raises(ValueError) as info:
         call()
     assert value in str(info.value)
+
+
+def test_row_column_similarity_separates_rows_from_columns():
+    g = 3
+    rows, cols = np.divmod(np.arange(g * g), g)
+    # embeddings that code the row only: same row -> identical (1), other rows -> orthogonal (0)
+    E = np.zeros((g * g + 1, g))
+    E[1 + np.arange(g * g), rows] = 1.0
+    s = row_column_similarity(pos_embed_similarity(E, g))
+    assert s == {"same_row": 1.0, "same_column": 0.0, "neither": 0.0}
+    E2 = np.zeros((g * g + 1, g))
+    E2[1 + np.arange(g * g), cols] = 1.0                       # the transpose: columns alike
+    s2 = row_column_similarity(pos_embed_similarity(E2, g))
+    assert s2 == {"same_row": 0.0, "same_column": 1.0, "neither": 0.0}
+    with pytest.raises(ValueError, match=r"\(g, g, g, g\)"):
+        row_column_similarity(np.ones((1, 1, 1, 1)))
+
+
+def test_components_for_share_counts_to_the_share():
+    ratios = np.array([0.5, 0.3, 0.15, 0.05])
+    assert components_for_share(ratios, 0.5) == 1
+    assert components_for_share(ratios, 0.8) == 2
+    assert components_for_share(ratios, 0.9) == 3
+    assert components_for_share(ratios, 1.0) == 4

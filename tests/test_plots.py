@@ -1,4 +1,5 @@
 """Every figure builds from a small input, has the axes it should, and saves as a PNG."""
+import json
 import matplotlib
 
 matplotlib.use("Agg")   # headless; plots.py itself needs no backend (no pyplot)
@@ -121,6 +122,12 @@ def test_write_analysis_writes_every_file(pos_embed, rng, tmp_path):
         assert arrays["ratios"].shape == (8,)
         assert arrays["rollout_maps"].shape == (3, 2, 2)         # n_show images
         np.testing.assert_array_equal(arrays["shown_labels"], labels[:3])
+        distances, ratios = arrays["distances"], arrays["ratios"]
+    numbers = json.loads((out / "analysis.json").read_text())   # the same numbers, and their references
+    assert numbers["distance_px"]["layer_mean"] == pytest.approx(distances.mean(axis=1).tolist())
+    assert numbers["components"]["top3"] == pytest.approx(ratios[:3].tolist())
+    assert numbers["distance_baselines_px"]["self"] == 0 and numbers["distance_baselines_px"]["uniform"] > 0
+    assert set(numbers["pos_embed"]["untrained"]) == set(numbers["pos_embed"]["trained"])
 
 
 def test_plot_data_scale_draws_a_line_per_model_and_shades_seed_ranges(tmp_path):

@@ -415,6 +415,29 @@ def neighbour_similarity_summary(sim):
     return {"neighbour": neighbour, "distant": distant, "gap": neighbour - distant}
 
 
+def row_column_similarity(sim):
+    """Mean cosine similarity of position embeddings in the same grid row, the same column, and
+    in neither (a position is never paired with itself): {"same_row", "same_column", "neither"}.
+    The paper's Figure 7 (centre) shows row-and-column structure; this measures it.
+    sim: (g, g, g, g) from pos_embed_similarity; g >= 2."""
+    s = np.asarray(sim)
+    if s.ndim != 4 or len(set(s.shape)) != 1 or s.shape[0] < 2:
+        raise ValueError(f"row_column_similarity: sim.shape={s.shape}, expected (g, g, g, g) with g >= 2")
+    g = s.shape[0]
+    rows, cols = np.divmod(np.arange(g * g), g)                       # (P,) each
+    same_row = rows[:, None] == rows[None, :]                         # (P, P)
+    same_col = cols[:, None] == cols[None, :]
+    flat = s.reshape(g * g, g * g)
+    return {"same_row": float(flat[same_row & ~same_col].mean()),
+            "same_column": float(flat[same_col & ~same_row].mean()),
+            "neither": float(flat[~same_row & ~same_col].mean())}
+
+
+def components_for_share(ratios, share=0.9):
+    """How many principal components (ratios sorted descending) explain `share` of the variance."""
+    return int(np.searchsorted(np.cumsum(ratios), share - 1e-12) + 1)
+
+
 def summarize(distances, sim):
     """A few lines of text: attention distance per layer, and whether neighbouring position
     embeddings are more similar than distant ones.
