@@ -245,9 +245,10 @@ md(r"""
 So the ViT adds a position embedding $E_\text{pos} \in \mathbb{R}^{(N+1) \times D}$: one
 vector per slot in the sequence, added to whatever token sits there. The paper's default,
 and ours (`pos_embed="learned"`), is a free parameter, initialised randomly and learned
-like any weight. It is "1-D": the model is never told that slot 5 is below slot 1. The
-paper tried 2-D-aware variants and found no real difference (its appendix D.4), because the
-learned embeddings discover the 2-D grid by themselves; notebook 6 looks for this in ours.
+like any weight. It is "1-D": the model is never told that patch 4 (slot 5 of the sequence,
+after the class token) lies below patch 0 (slot 1). The paper tried 2-D-aware variants and
+found no real difference (its appendix D.4), because the learned embeddings discover the
+2-D grid by themselves; notebook 6 looks for this in ours.
 
 The alternative is a fixed embedding with the grid built in: numpyvit's `sincos_pos_embed`
 gives each patch sines and cosines of its row (half of the channels) and of its column (the
@@ -278,13 +279,22 @@ group tell the positions apart. The learned embedding, on the left, is noise unt
 
 What matters to attention is how *similar* two positions' vectors are. The paper's Figure 7
 (centre) draws, for each patch, its cosine similarity with every other position, as one
-tile of the grid. For the sin-cos embedding the tiles show the geometry that is built in:
-each position is most similar to itself, and the similarity falls off with distance on the
-grid (all values stay high, above 0.75, because of the many slow channels).
+tile of the grid: the tile titled "patch 5" sits where patch 5 sits in the image, and its
+16 pixels are that patch's similarity to patches 0 to 15, laid out on the same grid. For
+the sin-cos embedding the tiles show the geometry that is built in: each position is most
+similar to itself, and the similarity falls off with distance on the grid (all values stay
+high, above 0.75, because of the many slow channels).
 """),
 code(r"""
-plot_pos_embed_similarity(pos_embed_similarity(fixed, grid=4),
-                          title="Fixed 2-D sin-cos embedding: cosine similarity")
+fig = plot_pos_embed_similarity(pos_embed_similarity(fixed, grid=4),
+                                title="Fixed 2-D sin-cos embedding: cosine similarity")
+# name every tile by its patch index, 0 to 15 row by row as in the figures above,
+# in place of the plot's 1-based row and column numbers
+for i, ax in enumerate(fig.axes[:16]):           # the 16 tiles come first, row-major; then the colour bar
+    ax.set_title(f"patch {i}", fontsize=8, pad=2)
+    ax.set_xlabel(""); ax.set_ylabel("")
+fig.supxlabel("grid column"); fig.supylabel("grid row")
+fig
 """),
 md(r"""
 ## Putting it together

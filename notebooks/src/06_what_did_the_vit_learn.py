@@ -15,6 +15,8 @@ looks (Figure 7, right) and where the class token's attention lands in the image
 
 - how to read each of the paper's analysis figures, and what it measures;
 - what a small ViT learns on MNIST, next to the same model untrained;
+- why every such figure needs a baseline: the same measurement on a model or a map that
+  cannot know the answer;
 - where the paper's findings carry over to a 4 x 4 grid of patches, and where they do not.
 
 **Which model?** The first that exists of: the full-recipe run of the command line
@@ -35,7 +37,9 @@ code(r"""
 from numpyvit import (PRESETS, TrainConfig, ViTConfig, VisionTransformer, attention_maps, attention_rollout,
                       evaluate, load_mnist, load_model, normalize, patch_embed_components, pos_embed_similarity,
                       rollout_map, sincos_pos_embed, train)
-from numpyvit.insight.analysis import attention_distance_for_model, neighbour_similarity_summary, summarize
+from numpyvit.insight.analysis import (attention_distance_for_model, distance_baselines, ink_per_patch,
+                                       neighbour_similarity_summary, patch_distances, rollout_controls,
+                                       rollout_maps_for_model, summarize)
 from numpyvit.insight.plots import (plot_attention_distance, plot_attention_maps, plot_patch_components,
                                     plot_pos_embed_similarity, plot_rollout)
 from IPython.display import display
@@ -60,34 +64,61 @@ model = load_model(source)                       # in eval mode
 untrained = VisionTransformer(model.config, seed=0)
 n_test = 2000 if FAST else len(x_test)
 _, acc, _ = evaluate(model, normalize(x_test[:n_test]), y_test[:n_test])
+WELL_TRAINED = acc > 0.9                         # see the note below
 print(f"model from {source}: test accuracy {acc:.4f} on {n_test:,} images")
 print(model.config)
 """),
 md(r"""
-All the measurements that average over images use the first 128 test digits.
+**Every finding is checked.** This notebook's model is whichever of the three above exists
+on your machine, so a sentence written for one model could be wrong for yours. Each
+sentence below that states what *we* see is therefore followed by a code cell that
+`assert`s exactly that claim: if your model shows something else, the notebook stops there
+instead of telling you something untrue. Claims that only a trained model can support are
+checked when `WELL_TRAINED` (test accuracy above 90%). The test suite runs this notebook on
+a smoke model trained for a few seconds, whose accuracy is far below that; for it only the
+claims that hold for any model are checked.
+
+The measurements that average over images use the first test digits (how many is printed
+below). Several of them ask whether a patch *holds ink*: we say it does when its mean pixel
+is above 10% of white.
 """),
 code(r"""
 N_IMAGES = 32 if FAST else 128
 images = x_test[:N_IMAGES]                       # (n, 28, 28) uint8, for display
 x = normalize(images)                            # (n, 1, 28, 28) float32, for the model
 grid, p = model.patch_embed.grid, model.config.patch_size
-print(f"{N_IMAGES} images; a {grid} x {grid} grid of {p} x {p} patches")
+INK = 0.1 * 255                                  # a patch holds ink if its mean pixel is above this
+has_ink = ink_per_patch(images, p) > INK         # (n, P) bool, patches in row-major order
+print(f"{N_IMAGES} images; a {grid} x {grid} grid of {p} x {p} patches; "
+      f"{has_ink.mean():.0%} of the patches hold ink")
+assert (grid, p, model.config.dim) == (4, 7, 64)   # the shapes the text below names
 """),
 md(r"""
 ## 1. The patch-embedding filters
 
 The first layer maps each $7 \times 7$ patch to 64 numbers with 64 filters, each itself a
 $7 \times 7$ image (`patch_embed.proj.weight`, shape $(64, 1, 7, 7)$). Looking at 64 filters
-one by one says little; the paper instead takes their principal components: the few
-patterns that, mixed together, make up most of what the filters contain. Each component is
-shown in grey (mid-grey is 0) with the share of the filters' variance it explains.
+one by one says little; the paper instead takes their principal components: the patterns
+that, mixed together, make up what the filters contain, in order of how much of the
+filters' variance each explains. There are 49 of them, one per pixel of a patch. Each is
+shown in grey (mid-grey is 0) with its share of the variance.
+
+How concentrated is the variance? We count the components needed to reach 90% of it. The
+baseline is the same count for the untrained model's filters: 64 random vectors in 49
+dimensions have no preferred direction, but a finite random sample never spreads its
+variance perfectly evenly either, so the baseline is not 49. It has to be computed.
 """),
 code(r"""
+def components_for(share, ratios):
+    '''How many leading components explain at least `share` of the variance.'''
+    return int(np.searchsorted(np.cumsum(ratios), share) + 1)
+
 W = model.patch_embed.proj.params["weight"]              # (D, C, p, p) = (64, 1, 7, 7)
 components, ratios = patch_embed_components(W)           # (49, 1, 7, 7), (49,)
 _, ratios_untrained = patch_embed_components(untrained.patch_embed.proj.params["weight"])
-print(f"first 3 components explain {ratios[:3].sum():.0%} of the filters' variance "
-      f"(untrained: {ratios_untrained[:3].sum():.0%})")
+k90, k90_untrained = components_for(0.9, ratios), components_for(0.9, ratios_untrained)
+print(f"components holding 90% of the variance: trained {k90} of {len(ratios)}, untrained {k90_untrained}")
+print(f"first 3 components: trained {ratios[:3].sum():.0%}, untrained {ratios_untrained[:3].sum():.0%}")
 plot_patch_components(components, ratios, k=21)
 """),
 md(r"""
@@ -96,30 +127,65 @@ like plausible basis functions for describing the fine structure inside a patch 
 numbers. The first layer, free to learn any linear map, ends up with something like the
 first filters of a convolutional network.
 
-**What we see:** a small version of the same. The first seven or so components are smooth,
-large-scale patterns: gradients and bands across the patch, a bright border around a dark
-centre, the kind of shapes a pen stroke makes as it passes through a patch. Together the
-first three explain about half of the filters' variance, against under a fifth for the
-random filters of the untrained model: the 64 filters have settled on a small vocabulary.
-From about the tenth component on, the patterns look like noise and each explains
-little; they are what is left of the random initialisation, which a short training run
-had no reason to change.
-
+**What we see:** training concentrates the filters' variance. The trained filters need
+fewer components to reach 90% of it than the random filters they started from, less than
+half as many (both counts are printed above). The 64 filters have not collapsed onto a
+handful of patterns, though: about a dozen components still matter, so the variance is
+spread over a moderate set of patterns rather than a small vocabulary. Look at the leading
+components above and compare them with the last ones: which look like pieces of a pen
+stroke, and which like noise?
+"""),
+code(r"""
+# the sentences above, checked
+assert k90 < k90_untrained                       # fewer components than the random start
+if WELL_TRAINED:
+    assert 2 * k90 < k90_untrained               # less than half as many
+    assert 8 <= k90 <= 16                        # "about a dozen", not a handful
+"""),
+md(r"""
 ## 2. The position embeddings
 
 Each of the 17 tokens has its own learned position vector. Nothing told the model that the
-16 patches form a $4 \times 4$ grid: it only ever saw them as positions 1 to 16 in a
-sequence. Following the paper's Figure 7 (centre), tile $(r, c)$ below shows the cosine
-similarity between the embedding of the patch at row $r$, column $c$ and the embeddings of
-all 16 positions.
+16 patches form a $4 \times 4$ grid: it only ever saw them as patches 0 to 15 of a sequence
+(tokens 1 to 16, after the class token). Following the paper's Figure 7 (centre), the tile
+titled "patch $i$" below sits where patch $i$ sits in the image, and shows the cosine
+similarity between that patch's embedding and the embeddings of all 16 positions.
+
+The grid has rows and columns, and the paper saw both in its embeddings. So we split the
+pairs of *different* patches three ways and average the similarity in each: pairs in the
+same grid row, pairs in the same grid column, and pairs that share neither. The untrained
+model's random embeddings are the baseline.
 """),
 code(r"""
+def row_column_similarity(sim):
+    '''Mean cosine similarity between different patches in the same grid row, in the same
+    grid column, and in neither; sim: (g, g, g, g) from pos_embed_similarity.'''
+    g = sim.shape[0]
+    s = sim.reshape(g * g, g * g)                        # (P, P), patches in row-major order
+    row, col = np.divmod(np.arange(g * g), g)            # (P,) grid row and column of each patch
+    same_row, same_col = row[:, None] == row[None, :], col[:, None] == col[None, :]   # (P, P)
+    other = ~np.eye(g * g, dtype=bool)                   # a patch paired with itself counts nowhere
+    return {"row": float(s[same_row & other].mean()), "column": float(s[same_col & other].mean()),
+            "neither": float(s[~same_row & ~same_col].mean())}
+
+
+def label_tiles_by_patch(fig, grid):
+    '''Title the tiles of plot_pos_embed_similarity with their patch index, 0 to P-1, row by row.'''
+    for i, ax in enumerate(fig.axes[:grid * grid]):      # the tiles come first, then the colour bar
+        ax.set_title(f"patch {i}", fontsize=8, pad=2)
+        ax.set_xlabel(""); ax.set_ylabel("")
+    fig.supxlabel("grid column"); fig.supylabel("grid row")
+    return fig
+
+
 sim = pos_embed_similarity(model.params["pos_embed"], grid)           # (g, g, g, g)
-for name, s in (("trained", sim), ("untrained", pos_embed_similarity(untrained.params["pos_embed"], grid))):
-    n = neighbour_similarity_summary(s)
-    print(f"{name:>9}: mean similarity {n['neighbour']:+.3f} to the 4 neighbours, "
-          f"{n['distant']:+.3f} to patches 2 or more steps away")
-plot_pos_embed_similarity(sim, title="Learned position embedding: cosine similarity", vmin=-1)
+sim_untrained = pos_embed_similarity(untrained.params["pos_embed"], grid)
+rc, rc_untrained = row_column_similarity(sim), row_column_similarity(sim_untrained)
+for name, r in (("trained", rc), ("untrained", rc_untrained)):
+    print(f"{name:>9}: mean similarity {r['row']:+.3f} in the same row, {r['column']:+.3f} in the same "
+          f"column, {r['neither']:+.3f} in neither")
+label_tiles_by_patch(plot_pos_embed_similarity(sim, title="Learned position embedding: cosine similarity",
+                                               vmin=-1), grid)
 """),
 md(r"""
 **What the paper found:** the model encodes distance in the image as similarity of
@@ -128,30 +194,62 @@ row or column are similar too, so the row-column structure of the grid appears. 
 1-D embedding learns the 2-D topology on its own, hand-designed 2-D variants bring no
 improvement (its appendix D.4).
 
-**What we see:** by eye, little beyond the bright square where each position meets
-itself; the tiles look mostly like noise. The averages printed above the figure tell more:
-a patch's embedding is, on average, more similar to its four neighbours' than to those of
-distant patches, while the untrained embeddings show no such preference. So a trace of the
-grid's 2-D layout emerges from training alone, but it is much weaker than in the paper's
-figure. On MNIST with 16 positions the model hardly needs to know exactly where a patch
-is, and 3 epochs are a short time to learn it; the full recipe's model (30 epochs) shows
-a clearer gap.
-
+**What we see:** half of that. The untrained embeddings are random, and all three averages
+are close to 0. After training, patches in the same row have clearly similar embeddings
+(look along each tile's own row), while patches in the same column are not more similar than
+chance: their average stays near 0, and pairs that share neither row nor column become
+slightly *dissimilar*. So the model has learned which row a patch is in, but not which
+column. A summary that averages over a patch's four neighbours (as `summarize` does below)
+mixes two same-row and two same-column neighbours, and hides this difference.
+"""),
+code(r"""
+# the sentences above, checked
+assert all(abs(v) < 0.05 for v in rc_untrained.values())        # random: all near 0
+if WELL_TRAINED:
+    assert rc["row"] > 0.1                                        # same row: clearly similar
+    assert rc["row"] > rc["column"] + 0.1 and rc["row"] > rc["neither"] + 0.1
+    assert abs(rc["column"]) < 0.1                                # same column: near 0
+    assert rc["neither"] < 0                                      # neither: slightly dissimilar
+"""),
+md(r"""
 ## 3. How far does each head look?
 
 For every head, weight the pixel distance between a query patch and each key patch by the
 attention between them, and average over all queries and images (patch tokens only: the
-class token has no position). This *mean attention
-distance* is the transformer's counterpart of a CNN's receptive field. For reference: one
-patch is 7 pixels across, and a head that attended uniformly to all 16 patches would
-average 14.1 pixels on our grid (the dashed line).
+class token has no position). This *mean attention distance* is the transformer's
+counterpart of a CNN's receptive field.
+
+A number of pixels means little without reference points, and on a $4 \times 4$ grid they
+are not where one might guess. Three attention patterns, scored over the same queries:
+
+- **self**: every patch attends only to itself: 0 px;
+- **uniform**: every patch spreads its attention evenly over all 16 patches. This depends on
+  where the query sits (a centre patch is near everything, a corner patch far), so the
+  baseline is the average over all 16 queries;
+- **ink**: every patch spreads its attention evenly over the patches of its image that hold
+  ink, with no preference for what is near it. A head that merely looks *at the digit*
+  scores this, and it is below uniform because the digit sits in the middle.
 """),
 code(r"""
+d = patch_distances(grid, p)                                      # (P, P) pixels between patch centres
+centre, corner = 5, 0                                             # patch 5: row 1, column 1
+local = d[centre, [1, 4, 5, 6, 9]].mean()                         # itself and its 4 neighbours, equally
+print(f"uniform attention from a centre patch: {d[centre].mean():.1f} px, from a corner patch: "
+      f"{d[corner].mean():.1f} px; a centre patch on itself and its 4 neighbours equally: {local:.1f} px")
+
 distances = attention_distance_for_model(model, x)               # (L, h) in pixels
-baseline = attention_distance_for_model(untrained, x)             # (L, h)
-print(f"trained: heads from {np.nanmin(distances):.1f} to {np.nanmax(distances):.1f} px; "
-      f"untrained: {np.nanmin(baseline):.1f} to {np.nanmax(baseline):.1f} px")
-plot_attention_distance(distances, patch_size=p, grid=grid)
+distances_untrained = attention_distance_for_model(untrained, x)  # (L, h)
+base = distance_baselines(has_ink, p, grid)                       # {"self", "uniform", "ink"} in pixels
+print(f"baselines: self {base['self']:.1f} px, uniform {base['uniform']:.1f} px, ink {base['ink']:.1f} px")
+print(f"trained heads: {distances.min():.1f} to {distances.max():.1f} px (mean {distances.mean():.1f}); "
+      f"{np.sum(distances < base['ink'])} of {distances.size} below the ink baseline")
+print(f"untrained heads: {distances_untrained.min():.1f} to {distances_untrained.max():.1f} px")
+print("mean over the heads, layer by layer:", distances.mean(axis=1).round(1))
+fig = plot_attention_distance(distances, patch_size=p, grid=grid)
+ax = fig.axes[0]
+ax.axhline(base["ink"], color="tab:green", ls="-.", lw=1, label=f"ink baseline ({base['ink']:.1f} px)")
+ax.legend(fontsize=7)
+fig
 """),
 md(r"""
 **What the paper found:** already in the lowest layers, some heads attend to most of the
@@ -160,35 +258,70 @@ low layers stay consistently local, much like a CNN's early convolutions (in hyb
 models, where a ResNet does that job first, such local heads are rarer). And the attention
 distance grows with depth.
 
-**What we see:** here MNIST and a $4 \times 4$ grid differ from ImageNet and a
-$14 \times 14$ grid. The untrained model sits exactly on the uniform line. Trained, the
-heads spread out and most move below it, towards nearer patches, but none becomes truly
-local (the dotted line), and there is no clear trend with depth. With 16 patches there is
-little room to be local: the nearest other patch is already 7 pixels away and a digit spans
-most of the grid. The paper's local heads appear when each patch is a small part of a
-large image, so that the neighbouring patches hold the continuation of the same edge.
-Smaller patches and more tokens (exercise 1 of notebook 1) would give them room.
+**What we see:** the untrained model sits on the uniform line. Trained, the heads spread
+out and on average move below it, which could be read as "more local". The ink baseline
+says otherwise: almost every head lies on or above the ink line, and none goes more than
+2 px below it. Looking evenly at the digit already explains the drop. No head comes near
+the distances of truly local attention: a patch on itself and its four neighbours scores
+5.6 px, and every head here is above the 7 px of one patch. Nor does the
+distance grow with depth: the layers' means stay within 2 px of one another.
 
+So on this grid the paper's local heads do not appear. Whether they would with more, smaller
+patches is a question for an experiment rather than a figure:
+[notebook 7, *Testing the paper's claims*](07_testing_the_papers_claims.ipynb) trains the
+same model with patches of 7, 4 and 2 pixels to find out.
+"""),
+code(r"""
+# the sentences above, checked
+assert base["ink"] < base["uniform"]                                 # the digit sits in the middle
+assert np.all(np.abs(distances_untrained - base["uniform"]) < 0.1)   # untrained: on the uniform line
+assert np.mean(distances >= base["ink"]) >= 0.9                      # almost all between ink and uniform ...
+assert distances.min() > base["ink"] - 2                             # ... none more than 2 px below ink
+assert round(local, 1) == 5.6 and distances.min() > p              # none local: all above one patch
+layer_means = distances.mean(axis=1)                                 # (L,)
+assert layer_means.max() - layer_means.min() < 2                     # no growth with depth
+if WELL_TRAINED:
+    assert distances.mean() < base["uniform"] - 0.5                  # on average below uniform
+"""),
+md(r"""
 ## 4. Attention maps, head by head
 
 For one digit, every head's attention *from the class token* to the 16 patches, layer by
 layer: the class token is the token the classifier reads, so this is where each head
 gathers information for the decision. Panel titles give the weight the class token keeps on
-itself.
+itself. Below the figure, two numbers over all the images: how often a head puts more than
+half of the class token's attention on just two patches (attention spread evenly would put
+2/16 there), and how often the patch a head attends to most holds ink.
 """),
 code(r"""
 att = attention_maps(model, x[:6])                # (L, B, h, N, N) = (6, 6, 4, 17, 17)
 print("attention maps", att.shape)
+
+att_all = attention_maps(model, x)                # (L, n, h, N, N), every image
+cls_to_patches = att_all[:, :, :, 0, 1:]          # (L, n, h, P): the class token's row, patches only
+cls_to_patches = cls_to_patches / cls_to_patches.sum(axis=-1, keepdims=True)
+top2_share = np.sort(cls_to_patches, axis=-1)[..., -2:].sum(axis=-1)   # (L, n, h)
+selective = np.mean(top2_share > 0.5)
+top_patch = cls_to_patches.argmax(axis=-1)        # (L, n, h)
+top_holds_ink = np.mean(has_ink[np.arange(N_IMAGES)[None, :, None], top_patch])
+print(f"heads x images with more than half the attention on 2 patches: {selective:.0%}")
+print(f"the most-attended patch holds ink in {top_holds_ink:.0%} of cases; {has_ink.mean():.0%} of patches do")
 plot_attention_maps(images[0], att[:, 0], title=f"Class-token attention, test digit 0 (a {y_test[0]})")
 """),
 md(r"""
-Many heads are sharply selective: they put most of the class token's attention on one or
-two patches (the bright squares), often where a stroke starts, ends or turns; for this 7,
-the top bar and the bottom end of the stem. Different heads of the same layer pick
-different patches; this is what multiple heads are for. A single head in a single layer
-is hard to interpret, though: after the first layer every token already carries
-information mixed in from the others.
-
+Most heads are sharply selective: in most cases a head puts more than half of the class
+token's attention on two patches (the bright squares). And the patch a head attends to most
+holds ink far more often than a patch picked at random would. A single head in a single
+layer is hard to interpret further, though: after the first layer every token already
+carries information mixed in from the others.
+"""),
+code(r"""
+# the sentences above, checked
+assert top_holds_ink > has_ink.mean() + 0.2       # far more often than a random patch
+if WELL_TRAINED:
+    assert selective > 0.5                        # "most heads, in most cases"
+"""),
+md(r"""
 ## 5. Attention rollout
 
 *Attention rollout* (Abnar & Zuidema 2020, used for the paper's Figure 6) follows
@@ -212,12 +345,88 @@ md(r"""
 the class (in its Figure 6 the rollout highlights the object and leaves the background
 dark).
 
-**What we see:** the rollout is brightest on patches that hold the digit (the central
-column for the 1s, the ring for the 0) and lowest in the blank corners. On MNIST the
-"object" fills most of the image, and averaging the heads blurs the sharp per-head maps
-above, so the contrast is milder than for a dog on a lawn; exercise 1 shows two ways to
-sharpen it.
+**Does ours?** A bright map over a digit is easy to read as "the model looked at the
+digit", but MNIST digits are centred: a map that is bright in the middle for *every* image
+would overlap the ink too. So we need a control that cannot see the digit. We compute the
+rollout of many test digits and average the maps: this *template* is where rollout looks
+whatever the digit. Each map minus the template, its *deviation*, is what is particular to
+that image. Then, per image, we correlate (Pearson) the ink in each patch with the map,
+with its deviation, and with the template, the digit-blind control.
+"""),
+code(r"""
+N_ROLLOUT = 500 if FAST else 2000
+images_r = x_test[:N_ROLLOUT]                                     # (n, 28, 28) uint8
+maps_r = rollout_maps_for_model(model, normalize(images_r))       # (n, g, g), max 1 each
+ink_r = ink_per_patch(images_r, p)                                # (n, P)
+ctl = rollout_controls(maps_r, ink_r)
+template = ctl["template"]                                        # (g, g)
+med = {k: float(np.nanmedian(ctl[k])) for k in ("corr_rollout", "corr_deviation", "corr_template")}
+flat = maps_r.reshape(N_ROLLOUT, -1)                              # (n, P)
+like_template = float(np.median([np.corrcoef(m, template.ravel())[0, 1] for m in flat]))
+print(f"{N_ROLLOUT} test digits; median correlation of each map with the template: {like_template:.2f}")
+print(f"median correlation with the ink per patch: rollout {med['corr_rollout']:.2f}, "
+      f"deviation {med['corr_deviation']:.2f}, template (digit-blind) {med['corr_template']:.2f}")
+print(f"rollout beats the template on {np.nanmean(ctl['corr_rollout'] > ctl['corr_template']):.0%} of the images")
 
+ink_r_mask = ink_r > INK                                          # (n, P)
+brightest = flat.argmax(axis=1)                                   # (n,) each map's brightest patch
+bright_ink = ink_r_mask[np.arange(N_ROLLOUT), brightest].mean()
+chance = ink_r_mask.mean()
+template_ink = ink_r_mask[:, template.argmax()].mean()            # one fixed patch for every image
+centre_ink = ink_r_mask[:, [5, 6, 9, 10]].mean()                  # the four centre patches
+print(f"the brightest patch holds ink in {bright_ink:.0%} of the images; {chance:.0%} of all patches do; "
+      f"the template's brightest patch (patch {template.argmax()}) holds ink in {template_ink:.0%}: rollout does "
+      f"{'better than' if bright_ink > template_ink else 'no better than'} a digit-blind guess")
+print(f"the four centre patches hold ink in {centre_ink:.0%} of cases")
+
+# the template, then six digits with their maps and deviations
+fig = plt.figure(figsize=(10, 4.2), layout="constrained")
+left, right = fig.subfigures(1, 2, width_ratios=[1, 4])
+ax = left.subplots()
+im = ax.imshow(template, cmap="magma", vmin=0, vmax=1)
+ax.set_title("template:\nthe mean map", fontsize=9); ax.set_xticks([]); ax.set_yticks([])
+left.colorbar(im, ax=ax, shrink=0.6)
+axes = right.subplots(3, 6)
+lim = np.abs(ctl["deviation"][:6]).max()
+for b in range(6):
+    axes[0, b].imshow(images_r[b], cmap="gray"); axes[0, b].set_title(f"a {y_test[b]}", fontsize=9)
+    axes[1, b].imshow(maps_r[b], cmap="magma", vmin=0, vmax=1)
+    axes[2, b].imshow(ctl["deviation"][b], cmap="RdBu_r", vmin=-lim, vmax=lim)
+    for a in axes[:, b]:
+        a.set_xticks([]); a.set_yticks([])
+for a, name in zip(axes[:, 0], ("digit", "rollout", "deviation")):
+    a.set_ylabel(name, fontsize=9)
+"""),
+md(r"""
+**What we see:** the rollout maps are mostly one centre-weighted template. Each map
+correlates strongly with the template (median above 0.7), and the template is brighter on
+the four centre patches than in the corners. That template, blind to the digit, already
+correlates well with the ink (median above 0.5), simply because digits are centred; the
+rollout maps themselves do about as well, within 0.1 of the template. What is particular to
+each image, the deviation, follows the ink much more weakly. The brightest patch of a map
+holds ink more often than a patch picked at random, but whether it does better than always
+pointing at the template's brightest patch, the same patch for every digit, is printed
+above. That is a demanding comparison, because the digits are centred: the four centre
+patches hold ink far more often than the average patch.
+
+So rollout on this model shows where information flows on average, a pattern set by the
+positions more than by the strokes; it does not show, digit by digit, which strokes the
+model used. The paper's dog on a lawn is a harder test of this than a centred digit, and
+the template control is what makes the difference visible.
+"""),
+code(r"""
+# the sentences above, checked
+assert like_template > 0.7                                        # mostly one template
+inner, corners = template[1:3, 1:3].mean(), template[[0, 0, -1, -1], [0, -1, 0, -1]].mean()
+assert inner > corners                                            # centre-weighted
+assert med["corr_template"] > 0.5                                 # the digit-blind control already scores well
+assert med["corr_deviation"] < med["corr_rollout"] - 0.25         # the deviation follows the ink much more weakly
+assert bright_ink > chance                                        # better than a random patch
+assert centre_ink > 1.5 * chance                                  # centre patches: ink far more often
+if WELL_TRAINED:
+    assert abs(med["corr_rollout"] - med["corr_template"]) < 0.1  # rollout: about as well as the template
+"""),
+md(r"""
 ## Summary
 
 `numpyvit.insight.analysis.summarize` condenses the numbers behind figures 2 and 3 into a few
@@ -281,41 +490,76 @@ md(r"""
 
 1. Rollout has options. Recompute it with `head_fusion="max"` and with
    `discard_ratio=0.9` (drop the weakest 90% of each layer's attention before multiplying).
-   Which maps look sharper, and why might that be?
+   Do the maps become sharper? Measure it: the share of the class token's rollout that
+   falls on its two strongest patches.
 2. The fixed sin-cos position embedding (`sincos_pos_embed`) has the grid built in. Compare
-   its neighbour/distant similarity with the learned one above. What does the learned
-   embedding gain by being free?
+   its same-row, same-column and neither similarities (`row_column_similarity` above) with
+   the learned one's. What does the learned embedding gain by being free?
 3. Find the first six test digits the model gets wrong and draw their rollout. Does the
-   model look at the wrong place, or at the right place and misread it?
+   model look at the wrong place, or at the right place and misread it? Can rollout answer
+   that at all? Compare how well it follows the ink on misclassified and on correctly
+   classified digits.
 """),
 *solution(r"""
-# "max" keeps, per layer, the strongest head's weight for each pair of tokens, and discarding
-# the weak weights removes the near-uniform background that blurs the product of six
-# matrices: both tend to concentrate the map on fewer patches.
+def top2_rollout_share(R):
+    '''Share of the class token's rollout over the patches on its 2 strongest patches: (B,).'''
+    r = R[:, 0, 1:] / R[:, 0, 1:].sum(axis=1, keepdims=True)      # (B, P)
+    return np.sort(r, axis=1)[:, -2:].sum(axis=1)
+
+att_all = attention_maps(model, x)                                # (L, n, h, N, N)
+share = {name: top2_rollout_share(attention_rollout(att_all, **kwargs)).mean()
+         for name, kwargs in (("mean (default)", {}), ("max", {"head_fusion": "max"}),
+                              ("discard 0.9", {"discard_ratio": 0.9}))}
+for name, s in share.items():
+    print(f"{name:>14}: {s:.0%} of the rollout on the 2 strongest patches (2/16 = 12% if even)")
 for kwargs in ({"head_fusion": "max"}, {"discard_ratio": 0.9}):
     fig = plot_rollout(images[:6], rollout_map(attention_rollout(att, **kwargs), grid), y_test[:6])
     fig.suptitle(f"Attention rollout with {kwargs}")
     display(fig)
+# Both options sharpen the maps, by very different amounts. Discarding the weak weights
+# removes the near-uniform background that blurs the product of six matrices: the two
+# strongest patches get a much larger share. "max" fusion keeps, for each pair of tokens,
+# its strongest head; the selective heads of section 4 then count fully instead of being
+# averaged with the others, but every weak pair is raised too, so it sharpens only a little.
+assert share["discard 0.9"] > max(share["max"], share["mean (default)"])
+if WELL_TRAINED:
+    assert share["discard 0.9"] > 1.5 * share["mean (default)"]      # "much larger"
+    assert share["mean (default)"] < share["max"] < 1.5 * share["mean (default)"]   # "only a little"
 """, "Solution 1 (click to expand)"),
 *solution(r"""
-# The sin-cos embedding is smooth by construction: every position is very similar to every
-# other (cosine above 0.75), a little more to its neighbours. The learned one is nearly
-# orthogonal between distant patches, so each position is easy to tell apart, and it could
-# have learned any structure the task rewards; it learned neighbourhood on its own.
-for name, E in (("sin-cos", sincos_pos_embed(model.config.dim, grid)), ("learned", model.params["pos_embed"])):
-    n = neighbour_similarity_summary(pos_embed_similarity(E, grid))
-    print(f"{name:>8}: neighbours {n['neighbour']:+.3f}, distant {n['distant']:+.3f}, gap {n['gap']:+.3f}")
+sincos = row_column_similarity(pos_embed_similarity(sincos_pos_embed(model.config.dim, grid), grid))
+for name, r in (("sin-cos", sincos), ("learned", rc)):
+    print(f"{name:>8}: same row {r['row']:+.3f}, same column {r['column']:+.3f}, neither {r['neither']:+.3f}")
+# The sin-cos embedding is smooth by construction and symmetric in rows and columns: every
+# position is very similar to every other (all three averages above 0.75), a little more
+# within a row or column. The learned one keeps unrelated positions apart (near or below 0),
+# so each position is easy to tell apart, and being free it encodes only what the task
+# rewarded: here the row, not the column.
+assert min(sincos.values()) > 0.75
+assert abs(sincos["row"] - sincos["column"]) < 1e-6
+if WELL_TRAINED:
+    assert max(rc.values()) < min(sincos.values())
 """, "Solution 2 (click to expand)"),
 *solution(r"""
-# Mostly the rollout still covers the digit: the model looked at the right patches and
-# misread the shape (an open loop, a stroke that is too short), rather than looking away.
 n_look = 2000 if FAST else len(x_test)
 _, _, probs = evaluate(model, normalize(x_test[:n_look]), y_test[:n_look])
-wrong = np.flatnonzero(probs.argmax(axis=1) != y_test[:n_look])[:6]
-if len(wrong):
-    R_wrong = attention_rollout(attention_maps(model, normalize(x_test[wrong])))
-    fig = plot_rollout(x_test[wrong], rollout_map(R_wrong, grid),
-                       [f"{t}, predicted {pr}" for t, pr in zip(y_test[wrong], probs[wrong].argmax(axis=1))])
-    display(fig)
+wrong = probs.argmax(axis=1) != y_test[:n_look]                    # (n_look,) bool
+first = np.flatnonzero(wrong)[:6]
+fig = plot_rollout(x_test[first], rollout_map(attention_rollout(attention_maps(model, normalize(x_test[first]))), grid),
+                   [f"{t}, predicted {pr}" for t, pr in zip(y_test[first], probs[first].argmax(axis=1))])
+display(fig)
+
+# every test digit's rollout, held against the ink as in section 5 (one template for all)
+look = rollout_controls(rollout_maps_for_model(model, normalize(x_test[:n_look])), ink_per_patch(x_test[:n_look], p))
+corr_wrong = np.nanmedian(look["corr_rollout"][wrong])
+corr_right = np.nanmedian(look["corr_rollout"][~wrong])
+print(f"{wrong.sum()} misclassified of {n_look}; median correlation of rollout with the ink: "
+      f"misclassified {corr_wrong:.2f}, correct {corr_right:.2f}")
+# Rollout cannot answer the question. The maps of misclassified digits follow the ink as
+# closely as those of correctly classified ones (medians within 0.05): for right and wrong
+# answers alike they are mostly the same template. Whether the model misread the right
+# patches or looked at the wrong ones has to be tested another way, e.g. by blanking
+# patches and watching the prediction change.
+assert abs(corr_wrong - corr_right) < 0.05
 """, "Solution 3 (click to expand)"),
 ]
