@@ -61,6 +61,9 @@ def test_plot_pos_embed_similarity(rng, tmp_path):
     assert_figure_saves(fig, 9 + 1, tmp_path)
     assert fig.axes[0].images[0].get_clim() == (pytest.approx(sim.min()), 1)   # shared, data range
     assert plot_pos_embed_similarity(sim, vmin=-1).axes[4].images[0].get_clim() == (-1, 1)
+    # tiles are named like the patches everywhere else: 0 to P-1, row by row
+    assert [ax.get_title() for ax in fig.axes[:9]] == [f"patch {i}" for i in range(9)]
+    np.testing.assert_array_equal(fig.axes[5].images[0].get_array(), sim[1, 2])   # patch 5 = row 1, column 2
     with pytest.raises(ValueError, match="vmin=1"):
         plot_pos_embed_similarity(sim, vmin=1)
 

@@ -286,15 +286,9 @@ similar to itself, and the similarity falls off with distance on the grid (all v
 high, above 0.75, because of the many slow channels).
 """),
 code(r"""
-fig = plot_pos_embed_similarity(pos_embed_similarity(fixed, grid=4),
-                                title="Fixed 2-D sin-cos embedding: cosine similarity")
-# name every tile by its patch index, 0 to 15 row by row as in the figures above,
-# in place of the plot's 1-based row and column numbers
-for i, ax in enumerate(fig.axes[:16]):           # the 16 tiles come first, row-major; then the colour bar
-    ax.set_title(f"patch {i}", fontsize=8, pad=2)
-    ax.set_xlabel(""); ax.set_ylabel("")
-fig.supxlabel("grid column"); fig.supylabel("grid row")
-fig
+# each tile is titled with its patch index, 0 to 15 row by row, as in the figures above
+plot_pos_embed_similarity(pos_embed_similarity(fixed, grid=4),
+                          title="Fixed 2-D sin-cos embedding: cosine similarity")
 """),
 md(r"""
 ## Putting it together

@@ -39,7 +39,7 @@ from numpyvit import (PRESETS, TrainConfig, ViTConfig, VisionTransformer, attent
                       rollout_map, sincos_pos_embed, train)
 from numpyvit.insight.analysis import (attention_distance_for_model, distance_baselines, ink_per_patch,
                                        neighbour_similarity_summary, patch_distances, rollout_controls,
-                                       rollout_maps_for_model, summarize)
+                                       rollout_maps_for_model, row_column_similarity, summarize)
 from numpyvit.insight.plots import (plot_attention_distance, plot_attention_maps, plot_patch_components,
                                     plot_pos_embed_similarity, plot_rollout)
 from IPython.display import display
@@ -157,35 +157,13 @@ same grid row, pairs in the same grid column, and pairs that share neither. The 
 model's random embeddings are the baseline.
 """),
 code(r"""
-def row_column_similarity(sim):
-    '''Mean cosine similarity between different patches in the same grid row, in the same
-    grid column, and in neither; sim: (g, g, g, g) from pos_embed_similarity.'''
-    g = sim.shape[0]
-    s = sim.reshape(g * g, g * g)                        # (P, P), patches in row-major order
-    row, col = np.divmod(np.arange(g * g), g)            # (P,) grid row and column of each patch
-    same_row, same_col = row[:, None] == row[None, :], col[:, None] == col[None, :]   # (P, P)
-    other = ~np.eye(g * g, dtype=bool)                   # a patch paired with itself counts nowhere
-    return {"row": float(s[same_row & other].mean()), "column": float(s[same_col & other].mean()),
-            "neither": float(s[~same_row & ~same_col].mean())}
-
-
-def label_tiles_by_patch(fig, grid):
-    '''Title the tiles of plot_pos_embed_similarity with their patch index, 0 to P-1, row by row.'''
-    for i, ax in enumerate(fig.axes[:grid * grid]):      # the tiles come first, then the colour bar
-        ax.set_title(f"patch {i}", fontsize=8, pad=2)
-        ax.set_xlabel(""); ax.set_ylabel("")
-    fig.supxlabel("grid column"); fig.supylabel("grid row")
-    return fig
-
-
 sim = pos_embed_similarity(model.params["pos_embed"], grid)           # (g, g, g, g)
 sim_untrained = pos_embed_similarity(untrained.params["pos_embed"], grid)
 rc, rc_untrained = row_column_similarity(sim), row_column_similarity(sim_untrained)
 for name, r in (("trained", rc), ("untrained", rc_untrained)):
-    print(f"{name:>9}: mean similarity {r['row']:+.3f} in the same row, {r['column']:+.3f} in the same "
+    print(f"{name:>9}: mean similarity {r['same_row']:+.3f} in the same row, {r['same_column']:+.3f} in the same "
           f"column, {r['neither']:+.3f} in neither")
-label_tiles_by_patch(plot_pos_embed_similarity(sim, title="Learned position embedding: cosine similarity",
-                                               vmin=-1), grid)
+plot_pos_embed_similarity(sim, title="Learned position embedding: cosine similarity", vmin=-1)
 """),
 md(r"""
 **What the paper found:** the model encodes distance in the image as similarity of
@@ -206,9 +184,9 @@ code(r"""
 # the sentences above, checked
 assert all(abs(v) < 0.05 for v in rc_untrained.values())        # random: all near 0
 if WELL_TRAINED:
-    assert rc["row"] > 0.1                                        # same row: clearly similar
-    assert rc["row"] > rc["column"] + 0.1 and rc["row"] > rc["neither"] + 0.1
-    assert abs(rc["column"]) < 0.1                                # same column: near 0
+    assert rc["same_row"] > 0.1                                        # same row: clearly similar
+    assert rc["same_row"] > rc["same_column"] + 0.1 and rc["same_row"] > rc["neither"] + 0.1
+    assert abs(rc["same_column"]) < 0.1                                # same column: near 0
     assert rc["neither"] < 0                                      # neither: slightly dissimilar
 """),
 md(r"""
@@ -493,7 +471,7 @@ md(r"""
    Do the maps become sharper? Measure it: the share of the class token's rollout that
    falls on its two strongest patches.
 2. The fixed sin-cos position embedding (`sincos_pos_embed`) has the grid built in. Compare
-   its same-row, same-column and neither similarities (`row_column_similarity` above) with
+   its same-row, same-column and neither similarities (`numpyvit.insight.analysis.row_column_similarity`) with
    the learned one's. What does the learned embedding gain by being free?
 3. Find the first six test digits the model gets wrong and draw their rollout. Does the
    model look at the wrong place, or at the right place and misread it? Can rollout answer
@@ -529,14 +507,14 @@ if WELL_TRAINED:
 *solution(r"""
 sincos = row_column_similarity(pos_embed_similarity(sincos_pos_embed(model.config.dim, grid), grid))
 for name, r in (("sin-cos", sincos), ("learned", rc)):
-    print(f"{name:>8}: same row {r['row']:+.3f}, same column {r['column']:+.3f}, neither {r['neither']:+.3f}")
+    print(f"{name:>8}: same row {r['same_row']:+.3f}, same column {r['same_column']:+.3f}, neither {r['neither']:+.3f}")
 # The sin-cos embedding is smooth by construction and symmetric in rows and columns: every
 # position is very similar to every other (all three averages above 0.75), a little more
 # within a row or column. The learned one keeps unrelated positions apart (near or below 0),
 # so each position is easy to tell apart, and being free it encodes only what the task
 # rewarded: here the row, not the column.
 assert min(sincos.values()) > 0.75
-assert abs(sincos["row"] - sincos["column"]) < 1e-6
+assert abs(sincos["same_row"] - sincos["same_column"]) < 1e-6
 if WELL_TRAINED:
     assert max(rc.values()) < min(sincos.values())
 """, "Solution 2 (click to expand)"),

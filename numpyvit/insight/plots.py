@@ -181,8 +181,9 @@ def plot_attention_distance(distances, patch_size=None, grid=None):
 def plot_pos_embed_similarity(sim, title=None, vmin=None):
     """Cosine similarity of position embeddings. ViT paper Figure 7 centre.
 
-    sim: (g, g, g, g) from analysis.pos_embed_similarity. Tile (r, c) shows the similarity of
-    the patch at row r, column c with every position. All tiles share one colour scale, from
+    sim: (g, g, g, g) from analysis.pos_embed_similarity. Tile (r, c), titled with its patch
+    index i = r g + c (0 to P-1, row-major, as everywhere in the package), shows the similarity
+    of patch i with every position. All tiles share one colour scale, from
     vmin to 1: by default the smallest similarity present, because embeddings that are all
     alike (the sin-cos one at small grids: 0.8 to 1) look uniform on the full -1..1 scale;
     pass vmin=-1 for the paper's fixed scale.
@@ -202,12 +203,13 @@ def plot_pos_embed_similarity(sim, title=None, vmin=None):
             ax = axes[r, c]
             im = ax.imshow(s[r, c], cmap="viridis", vmin=vmin, vmax=1)
             _no_ticks(ax)
+            ax.set_title(f"patch {r * g + c}", fontsize=8, pad=2)
             if c == 0:
-                ax.set_ylabel(str(r + 1), rotation=0, labelpad=8, va="center")
+                ax.set_ylabel(f"row {r}", labelpad=4)
             if r == g - 1:
-                ax.set_xlabel(str(c + 1))
-    fig.supxlabel("input patch column")
-    fig.supylabel("input patch row")
+                ax.set_xlabel(f"column {c}")
+    fig.supxlabel("the query patch's grid column")
+    fig.supylabel("the query patch's grid row")
     fig.colorbar(im, ax=axes, shrink=0.7, label="cosine similarity")
     fig.suptitle(title or "Position embedding similarity")
     return fig
