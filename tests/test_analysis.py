@@ -1,12 +1,16 @@
 """The section 4.5 analyses, each against an input whose answer is known by hand."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from numpyvit import VisionTransformer
 from numpyvit.insight.analysis import (attention_distance_for_model, attention_maps, attention_rollout,
+                               blank_patches, deletion_curve, distance_baselines, ink_per_patch,
                                mean_attention_distance, neighbour_similarity_summary,
-                               patch_embed_components, pos_embed_similarity, rollout_map, summarize,
-                               components_for_share, row_column_similarity)
+                               patch_embed_components, pos_embed_similarity, rollout_controls, rollout_map,
+                               rollout_maps_for_model, summarize, components_for_share, row_column_similarity)
+from numpyvit.layers.module import Module
 from conftest import tiny_config
 
 
@@ -260,3 +264,219 @@ def test_components_for_share_counts_to_the_share():
     assert components_for_share(ratios, 0.8) == 2
     assert components_for_share(ratios, 0.9) == 3
     assert components_for_share(ratios, 1.0) == 4
+
+
+# --- ink and the distance baselines ---------------------------------------------------------------
+
+def ink_by_loop(images, p):
+    """Mean of every patch (row-major), over its pixels and channels, one patch at a time."""
+    x = np.asarray(images, dtype=np.float64)
+    x = x[:, None] if x.ndim == 3 else x
+    g = x.shape[-1] // p
+    return np.array([[x[b, :, r * p:(r + 1) * p, c * p:(c + 1) * p].mean() for r in range(g) for c in range(g)]
+                     for b in range(len(x))])
+
+
+@pytest.mark.parametrize("shape", [(3, 12, 12), (3, 2, 12, 12)])
+def test_ink_per_patch_is_the_mean_of_each_patch_in_row_major_order(shape, rng):
+    images = rng.integers(0, 256, shape).astype(np.uint8)
+    ink = ink_per_patch(images, 4)
+    assert ink.shape == (3, 9)
+    np.testing.assert_allclose(ink, ink_by_loop(images, 4), rtol=1e-12)
+    one = np.zeros((1, 12, 12))
+    one[0, 4:8, 8:12] = 255                                     # grid row 1, column 2: patch 5
+    np.testing.assert_array_equal(ink_per_patch(one, 4), [[0, 0, 0, 0, 0, 255, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 10), (2, 12, 12), (12, 12), (1, 1, 1, 12, 12)])
+def test_ink_per_patch_rejects_non_square_or_indivisible_images(shape):
+    with pytest.raises(ValueError, match=r"images.shape=.*patch_size=5"):
+        ink_per_patch(np.zeros(shape), 5)
+
+
+def ink_baseline_by_loop(mask, grid, p):
+    """Mean over images with ink and every query patch of the mean distance to the ink patches."""
+    centres = [((r + 0.5) * p, (c + 0.5) * p) for r in range(grid) for c in range(grid)]
+    per_query = []
+    for row in mask:
+        inked = [centres[j] for j in np.flatnonzero(row)]
+        if not inked:
+            continue
+        for yi, xi in centres:
+            per_query.append(np.mean([np.hypot(yi - yj, xi - xj) for yj, xj in inked]))
+    return float(np.mean(per_query))
+
+
+def test_distance_baselines_match_brute_force_loops(rng):
+    grid, p = 4, 7
+    mask = rng.random((5, 16)) < 0.3
+    mask[2] = False                                              # an image without ink: left out
+    base = distance_baselines(mask, p, grid)
+    assert base["self"] == 0.0
+    assert base["uniform"] == pytest.approx(mean_pairwise_patch_distance(grid, p), rel=1e-12)
+    assert base["ink"] == pytest.approx(ink_baseline_by_loop(mask, grid, p), rel=1e-12)
+    # the test would catch an inkless image counted as distance 0 rather than left out
+    assert base["ink"] != pytest.approx(base["ink"] * 4 / 5)
+    assert np.isnan(distance_baselines(np.zeros((2, 16), bool), p, grid)["ink"])
+    with pytest.raises(ValueError, match=r"ink_mask.shape=\(5, 9\), expected \(B, 16\)"):
+        distance_baselines(mask[:, :9], p, grid)
+
+
+def attention_over(weights):
+    """Hand-made attention (L=1, B, h=1, N, N) whose patch query i spreads over the keys as
+    weights[b, i] (B, P, P) says; the class token's row and column stay 0."""
+    B, P, _ = weights.shape
+    att = np.zeros((1, B, 1, P + 1, P + 1))
+    att[0, :, 0, 1:, 1:] = weights
+    att[0, :, 0, 0, 0] = 1.0                                     # the class token's row: itself
+    return att
+
+
+def test_hand_made_attentions_score_exactly_their_baselines(rng):
+    grid, p = 4, 7
+    P = grid * grid
+    mask = rng.random((6, P)) < 0.3
+    mask[1] = False                                              # no ink: its rows hold no weight
+    mask[3, 5] = True
+    base = distance_baselines(mask, p, grid)
+    uniform = attention_over(np.full((6, P, P), 1.0 / P))
+    itself = attention_over(np.broadcast_to(np.eye(P), (6, P, P)).copy())
+    over_ink = attention_over(np.broadcast_to(mask[:, None, :] / np.maximum(mask.sum(1), 1)[:, None, None],
+                                              (6, P, P)).copy())
+    assert mean_attention_distance(uniform, p, grid)[0, 0] == pytest.approx(base["uniform"], rel=1e-12)
+    assert mean_attention_distance(itself, p, grid)[0, 0] == base["self"] == 0.0
+    assert mean_attention_distance(over_ink, p, grid)[0, 0] == pytest.approx(base["ink"], rel=1e-12)
+    # and the three are told apart: a digit off the centre is not the uniform baseline
+    assert base["ink"] != pytest.approx(base["uniform"], rel=1e-3)
+
+
+# --- rollout against its controls -----------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_size", [3, 4, 100])
+def test_rollout_maps_for_model_in_chunks_equal_one_rollout_of_all_images(batch_size, rng):
+    model = VisionTransformer(tiny_config(), seed=0, dtype=np.float64)
+    images = rng.standard_normal((7, 1, 8, 8))                  # 7 = 3+3+1 = 4+3: chunks that do not divide B
+    in_one_go = rollout_map(attention_rollout(attention_maps(model, images)), model.patch_embed.grid)
+    maps = rollout_maps_for_model(model, images, batch_size=batch_size)
+    assert maps.shape == (7, 2, 2)
+    np.testing.assert_allclose(maps, in_one_go, rtol=1e-12)
+    # the comparison tells fusions apart: max over heads is another map
+    assert not np.allclose(rollout_maps_for_model(model, images, batch_size, head_fusion="max"), in_one_go)
+
+
+def test_identical_maps_are_their_own_template_with_no_deviation(rng):
+    one = np.arange(9).reshape(3, 3) / 8                         # multiples of 1/8: the mean of copies is exact
+    maps = np.broadcast_to(one, (5, 3, 3))
+    ink = rng.random((5, 9))
+    c = rollout_controls(maps, ink)
+    np.testing.assert_array_equal(c["template"], one)
+    np.testing.assert_array_equal(c["deviation"], 0.0)
+    np.testing.assert_array_equal(c["corr_rollout"], c["corr_template"])
+    assert c["corr_rollout"].shape == (5,) and np.all(np.abs(c["corr_rollout"]) <= 1)
+    assert np.all(np.isnan(c["corr_deviation"]))                # a zero deviation has no correlation
+
+
+def test_maps_equal_to_the_ink_correlate_perfectly_and_the_template_does_not(rng):
+    ink = rng.random((6, 9)) * 255
+    maps = ink.reshape(6, 3, 3) / ink.max(axis=1)[:, None, None]   # any positive scale: correlation 1
+    c = rollout_controls(maps, ink)
+    np.testing.assert_allclose(c["corr_rollout"], 1.0, rtol=1e-12)
+    assert np.all(c["corr_template"] < 0.99)                    # one map for all digits cannot follow each
+    np.testing.assert_allclose(c["template"], maps.mean(axis=0))
+    np.testing.assert_allclose(c["deviation"], maps - maps.mean(axis=0))
+    with pytest.raises(ValueError, match=r"maps.shape=\(6, 3, 3\) and ink.shape=\(6, 4\)"):
+        rollout_controls(maps, ink[:, :4])
+
+
+# --- blanking patches and deletion curves ---------------------------------------------------------
+
+def blank_by_loop(images, patches, p, value):
+    x = np.array(images, copy=True)
+    g = x.shape[-1] // p
+    for b, row in enumerate(patches):
+        for i in row:
+            r, c = divmod(int(i), g)
+            x[b, :, r * p:(r + 1) * p, c * p:(c + 1) * p] = value
+    return x
+
+
+def test_blank_patches_sets_exactly_the_listed_patches_and_leaves_the_input_alone(rng):
+    images = rng.standard_normal((3, 2, 9, 9))                  # grid 3, patch 3, two channels
+    before = images.copy()
+    patches = np.array([[0, 4], [8, 8], [5, 1]])                # a repeat is harmless
+    out = blank_patches(images, patches, 3, -0.5)
+    np.testing.assert_array_equal(out, blank_by_loop(images, patches, 3, -0.5))
+    np.testing.assert_array_equal(images, before)               # a copy: the input is untouched
+    changed = out != images
+    assert changed.sum() == (2 + 1 + 2) * 2 * 9                 # patches x channels x 3*3 pixels
+    assert changed[1, :, 6:, 6:].all() and not changed[1, :, :6].any()
+    np.testing.assert_array_equal(blank_patches(images, np.zeros((3, 0), int), 3, -0.5), images)   # k = 0
+
+
+class OnePatchModel(Module):
+    """A stand-in classifier that looks at one patch only: class 1 when the mean of patch
+    `watched` (patch size 2, 4x4 images: a 2x2 grid) is above 0.5, else class 0."""
+
+    def __init__(self, watched):
+        super().__init__(np.float64)
+        self.config = SimpleNamespace(patch_size=2)
+        self.watched = watched
+
+    def forward(self, x):
+        r, c = divmod(self.watched, 2)
+        on = x[:, :, 2 * r:2 * r + 2, 2 * c:2 * c + 2].mean(axis=(1, 2, 3)) > 0.5
+        return np.stack([~on, on], axis=1).astype(np.float64)   # (B, 2) logits
+
+
+def one_patch_task(rng, B=10, watched=3):
+    """Images whose label is whether patch `watched` is lit; every other patch random noise."""
+    labels = np.arange(B) % 2
+    x = rng.random((B, 1, 4, 4)) * 0.4
+    r, c = divmod(watched, 2)
+    x[labels == 1, :, 2 * r:2 * r + 2, 2 * c:2 * c + 2] = 1.0
+    return x, labels
+
+
+def test_deletion_of_the_one_patch_the_model_uses_drops_accuracy_at_k1(rng):
+    model = OnePatchModel(watched=3)
+    x, y = one_patch_task(rng)
+    faithful = np.tile([0.1, 0.2, 0.3, 0.9], (10, 1))           # patch 3 ranked highest
+    high = deletion_curve(model, x, y, faithful, [0, 1, 4], background=0.0, order="high", batch_size=3)
+    low = deletion_curve(model, x, y, faithful, [0, 1, 3], background=0.0, order="low", batch_size=3)
+    np.testing.assert_array_equal(high, [1.0, 0.5, 0.5])        # the lit half now reads as 0
+    np.testing.assert_array_equal(low, [1.0, 1.0, 1.0])         # the used patch is blanked last
+    assert model.training                                       # the training flag is restored
+
+
+def test_deletion_curve_shows_no_drop_for_an_unfaithful_score_map(rng):
+    model = OnePatchModel(watched=3)
+    x, y = one_patch_task(rng)
+    unfaithful = np.tile([0.9, 0.2, 0.3, 0.1], (10, 1))         # highest on patch 0, which the model ignores
+    high = deletion_curve(model, x, y, unfaithful, [0, 1, 3, 4], background=0.0, order="high")
+    np.testing.assert_array_equal(high, [1.0, 1.0, 1.0, 0.5])   # only once patch 3 goes too
+
+
+def test_random_deletion_is_seeded_and_needs_a_generator(rng):
+    model = OnePatchModel(watched=3)
+    x, y = one_patch_task(rng, B=40)
+    scores = rng.random((40, 4))
+    a = deletion_curve(model, x, y, scores, [0, 1, 2, 4], 0.0, order="random", rng=np.random.default_rng(1))
+    b = deletion_curve(model, x, y, scores, [0, 1, 2, 4], 0.0, order="random", rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
+    assert a[0] == 1.0 and 0.5 < a[1] < 1.0 and a[-1] == 0.5    # k=1 hits patch 3 in about a quarter of images
+    with pytest.raises(ValueError, match="order='random' needs rng"):
+        deletion_curve(model, x, y, scores, [1], 0.0, order="random")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(order="middle"), "order='middle', expected 'high', 'low' or 'random'"),
+    (dict(ks=[1, 5]), r"k=5 must lie in \[0, 4\]"),
+    (dict(ks=[-1]), r"k=-1 must lie in \[0, 4\]"),
+])
+def test_deletion_curve_rejects_a_bad_order_or_k(kwargs, message, rng):
+    model = OnePatchModel(watched=3)
+    x, y = one_patch_task(rng)
+    call = {"ks": [0, 1], "order": "high", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        deletion_curve(model, x, y, rng.random((10, 4)), background=0.0, **call)
+    assert model.training                                       # restored even after the error

@@ -397,3 +397,91 @@ def test_synthetic_digits_are_seeded_and_separable():
     xt, yt = data.synthetic_digits(200, seed=1)
     dist = ((xt.reshape(200, 1, -1).astype(np.float64) - means) ** 2).sum(-1)
     assert (dist.argmin(1) == yt).mean() > 0.95
+
+
+# ---------------------------------------------------------------------------
+# CutMix
+# ---------------------------------------------------------------------------
+
+def constant_digits(labels, shape=(28, 28), channels=None):
+    """One image per label, every pixel equal to its label: a pixel tells whose it is."""
+    labels = np.asarray(labels)
+    x = np.broadcast_to(labels[:, None, None], (len(labels), *shape)).astype(np.uint8)
+    return x if channels is None else np.repeat(x[:, None], channels, axis=1)
+
+
+def assert_targets_match_pixels(mixed, targets, num_classes):
+    """Every class's target weight is exactly the share of pixels holding that class's value:
+    within a tenth of one pixel's share 1/(H W), far above float32 rounding, far below one pixel."""
+    H, W = mixed.shape[-2:]
+    share = np.stack([(mixed == k).reshape(len(mixed), -1).mean(axis=1) for k in range(num_classes)], axis=1)
+    np.testing.assert_allclose(targets, share, rtol=0, atol=0.1 / (H * W))
+
+
+def test_cutmix_targets_match_the_pixels_each_image_keeps_and_receives():
+    labels = np.arange(60) % 10                  # repeats: partners with the same label occur too
+    x = constant_digits(labels)
+    mixed, targets = augment.cutmix(x, labels, 10, np.random.default_rng(0))
+    assert mixed.shape == x.shape and mixed.dtype == x.dtype
+    assert targets.shape == (60, 10) and targets.dtype == np.float32
+    assert_targets_match_pixels(mixed, targets, 10)
+    own = targets[np.arange(60), labels]
+    assert ((own > 0) & (own < 1)).sum() > 30     # most images really were mixed
+    assert all(len(np.unique(m)) <= 2 for m in mixed)   # one pasted box: at most two sources
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_target_check_catches_labels_mixed_by_the_unclipped_box_area():
+    # the planted bug: lam taken from the drawn box (1 - cut^2) before it is rounded to whole
+    # pixels and clipped at the border, as a naive CutMix does; the documented draw replayed
+    B, H, W, seed = 60, 28, 28, 0
+    labels = np.arange(B) % 10
+    mixed, _ = augment.cutmix(constant_digits(labels), labels, 10, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    partner = rng.permutation(B)
+    rng.random(B)                                # the per-image "apply" draw (prob=1: all)
+    lam = (1.0 - np.sqrt(1.0 - rng.random(B)) ** 2).astype(np.float32)
+    wrong = np.zeros((B, 10), np.float32)
+    np.add.at(wrong, (np.arange(B), labels), lam)
+    np.add.at(wrong, (np.arange(B), labels[partner]), 1 - lam)
+    with pytest.raises(AssertionError):
+        assert_targets_match_pixels(mixed, wrong, 10)
+
+
+def test_cutmix_is_seeded():
+    labels = np.arange(20) % 10
+    x = constant_digits(labels)
+    a, ta = augment.cutmix(x, labels, 10, np.random.default_rng(5))
+    b, tb = augment.cutmix(x, labels, 10, np.random.default_rng(5))
+    c, tc = augment.cutmix(x, labels, 10, np.random.default_rng(6))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ta, tb)
+    assert not np.array_equal(a, c) and not np.array_equal(ta, tc)
+
+
+def test_cutmix_with_prob_zero_changes_nothing_and_gives_one_hot_targets():
+    x = np.random.default_rng(0).integers(0, 256, (12, 28, 28), dtype=np.uint8)
+    labels = np.random.default_rng(1).integers(0, 10, 12)
+    mixed, targets = augment.cutmix(x, labels, 10, np.random.default_rng(0), prob=0.0)
+    np.testing.assert_array_equal(mixed, x)
+    np.testing.assert_array_equal(targets, np.eye(10, dtype=np.float32)[labels])
+
+
+def test_cutmix_pastes_the_same_box_into_every_channel():
+    labels = np.arange(30) % 10
+    x3 = constant_digits(labels, shape=(12, 16))
+    x4 = np.stack([x3, x3 + 10, x3 + 20], axis=1)            # (B, C, H, W), C = 3, values told apart
+    m3, t3 = augment.cutmix(x3, labels, 10, np.random.default_rng(2))
+    m4, t4 = augment.cutmix(x4, labels, 10, np.random.default_rng(2))
+    assert m4.shape == x4.shape
+    for c in range(3):                                        # (B, H, W) and (B, C, H, W): one box
+        np.testing.assert_array_equal(m4[:, c], m3 + 10 * c)
+    np.testing.assert_array_equal(t4, t3)
+    assert_targets_match_pixels(m3, t3, 10)                  # non-square images too
+
+
+@pytest.mark.parametrize("prob", [-0.1, 1.5, float("nan")])
+def test_cutmix_rejects_a_prob_outside_0_1(prob):
+    labels = np.arange(4)
+    with pytest.raises(ValueError, match=r"cutmix: prob=.*expected a probability in \[0, 1\]"):
+        augment.cutmix(constant_digits(labels), labels, 10, np.random.default_rng(0), prob=prob)

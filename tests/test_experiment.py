@@ -117,3 +117,102 @@ def test_receptive_fields_match_the_input_gradient_of_one_unit(stem_stride):
         rows, cols = np.nonzero(np.abs(dx[0, 0]) > 0)
         assert rows.max() - rows.min() + 1 == expected and cols.max() - cols.min() + 1 == expected
     assert receptive_fields(ResNetConfig()) == [19, 47, 103]
+
+
+# --- the command line: `python -m numpyvit experiment <name> --quick` -------------------------------
+# --quick keeps the experiments' default models, which on this 2-core machine take minutes
+# (the patch-2 ViT alone about a minute per run); these tests swap in tiny models through the
+# experiments' own model tables and keep everything else: MNIST read from IDX files in a
+# --data-dir, every run trained, analysed and drawn by numpyvit.cli.main.
+
+TINY_VIT = {"dim": 16, "depth": 2, "heads": 2, "mlp_dim": 32}
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    """Synthetic digits written as the four MNIST IDX files, and their hashes in place of the
+    real ones (load_mnist checks every file): the CLI reads them without the network."""
+    import hashlib
+    from numpyvit.training import mnist
+    from test_data import idx_bytes
+    x, y = synthetic_digits(800, seed=0)
+    arrays = {"train-images-idx3-ubyte": x[:600], "train-labels-idx1-ubyte": y[:600],
+              "t10k-images-idx3-ubyte": x[600:], "t10k-labels-idx1-ubyte": y[600:]}
+    folder = tmp_path_factory.mktemp("mnist")
+    hashes = {}
+    for name, a in arrays.items():
+        raw = idx_bytes(a)
+        (folder / name).write_bytes(raw)
+        hashes[name] = hashlib.sha256(raw).hexdigest()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mnist, "MNIST_FILES", hashes)
+        yield folder
+
+
+def experiment(name, out, data_dir, *flags):
+    from numpyvit.cli import main
+    return main(["experiment", name, "--quick", "--no-progress", "--workers", "1", "--out", str(out),
+                 "--data-dir", str(data_dir), *flags])
+
+
+@pytest.fixture(scope="module")
+def attention_distance_run(mnist_dir, tmp_path_factory):
+    """One quick attention-distance experiment of tiny ViTs: (exit code, its folder)."""
+    from numpyvit.experiments import attention_distance as ad
+    out = tmp_path_factory.mktemp("attention-distance")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ad, "ViTConfig", lambda patch_size: ViTConfig(patch_size=patch_size, **TINY_VIT))
+        code = experiment("attention-distance", out, mnist_dir)
+    return code, out
+
+
+def test_cli_attention_distance_quick_writes_its_table_summary_and_figure(attention_distance_run):
+    code, out = attention_distance_run
+    assert code == 0
+    for name in ("attention_distance.csv", "attention_distance.json", "attention_distance.png"):
+        assert (out / name).stat().st_size > 0, name
+    result = json.loads((out / "attention_distance.json").read_text())
+    assert [(r["patch"], r["augmentation"]) for r in result["runs"]] == [
+        (p, a) for p in (7, 4, 2) for a in ("none", "cutmix")]
+    with open(out / "attention_distance.csv") as f:
+        assert len(list(csv.DictReader(f))) == 6 * TINY_VIT["depth"] * TINY_VIT["heads"]   # a row per head
+    assert all((out / f"p{p}-{a}" / "last.npz").exists() for p in (7, 4, 2) for a in ("none", "cutmix"))
+
+
+def test_cli_rollout_quick_on_the_attention_distance_checkpoints(attention_distance_run, mnist_dir, tmp_path):
+    code, runs = attention_distance_run
+    assert code == 0
+    out = tmp_path / "rollout"
+    checkpoints = f"{runs / 'p7-none'},{runs / 'p4-cutmix' / 'last.npz'}"    # a run folder and a file
+    assert experiment("rollout", out, mnist_dir, "--checkpoints", checkpoints) == 0
+    result = json.loads((out / "rollout.json").read_text())
+    assert [m["patch"] for m in result["models"]] == [7, 4] and result["images"] == 100
+    for name in ("rollout.json", "deletion_curves.png", "rollout_controls_p7.png", "rollout_controls_p4.png"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_cli_data_scale_quick_writes_results_and_figure(mnist_dir, tmp_path, monkeypatch):
+    tiny = {"vit": ("vit", TINY_VIT), "vit-p4": ("vit", {**TINY_VIT, "patch_size": 4}),
+            "resnet": ("resnet", {"widths": [4, 8], "blocks_per_stage": [1, 1]})}
+    monkeypatch.setattr(ds, "MODELS", tiny)
+    assert experiment("data-scale", tmp_path, mnist_dir) == 0
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["model"], r["train_size"]) for r in rows] == [("vit", "256"), ("vit-p4", "256"), ("resnet", "256")]
+    assert (tmp_path / "data_scale.png").stat().st_size > 0
+
+
+def test_cli_unknown_model_name_is_one_line_and_exit_2(mnist_dir, tmp_path, capsys):
+    assert experiment("data-scale", tmp_path, mnist_dir, "--models", "vit,vit-p3") == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("numpyvit experiment: error: --models='vit,vit-p3': expected a comma-separated "
+                           "list of vit, vit-p4, resnet")
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_cli_rollout_of_a_resnet_checkpoint_is_exit_2(mnist_dir, tmp_path, capsys):
+    from numpyvit.training.checkpoint import save_checkpoint
+    path = save_checkpoint(tmp_path / "resnet.npz", ResNet(ResNetConfig(widths=(4, 8), blocks_per_stage=(1, 1))))
+    assert experiment("rollout", tmp_path / "out", mnist_dir, "--checkpoints", str(path)) == 2
+    err = capsys.readouterr().err
+    assert "holds a resnet: rollout needs a ViT checkpoint" in err and len(err.strip().splitlines()) == 1

@@ -181,3 +181,59 @@ def test_softmax_accepts_a_single_matrix_and_a_single_row(rng):
     s = rng.standard_normal((4, 4))
     np.testing.assert_allclose(softmax(s), reference_softmax(s), rtol=1e-12)
     np.testing.assert_allclose(softmax(s[0]), reference_softmax(s[0]), rtol=1e-12)
+
+
+# --- soft targets (CutMix's mixed labels) --------------------------------------------------------
+
+def soft_targets(rng, B, K):
+    """Random target distributions (B, K): non-negative rows summing to 1."""
+    return rng.dirichlet(np.ones(K), size=B)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_loss_backward_matches_numerical_gradient_with_soft_targets(smoothing, rng):
+    logits = rng.standard_normal((6, 5))
+    rows = gradcheck(SoftmaxCrossEntropy(smoothing), logits, args=(soft_targets(rng, 6, 5),))
+    assert max_rel_error(rows) < LAYER_TOL, format_table(rows)
+
+
+def test_gradcheck_catches_a_loss_that_hardens_soft_targets_in_backward(rng):
+    class HardBackward(SoftmaxCrossEntropy):
+        def backward(self, dloss=1.0):            # the bug: backward uses argmax(q), forward q
+            B, K = self.targets.shape
+            return (self.probs - np.eye(K)[self.targets.argmax(1)]) * dloss / B
+
+    rows = gradcheck(HardBackward(), rng.standard_normal((6, 5)), args=(soft_targets(rng, 6, 5),))
+    assert max_rel_error(rows) > 1e-2
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_hot_float_targets_give_exactly_the_loss_and_gradient_of_integer_labels(smoothing, dtype, rng):
+    logits = rng.standard_normal((7, 4)).astype(dtype)
+    labels = np.array([0, 3, 1, 1, 2, 0, 3])
+    hard, soft = SoftmaxCrossEntropy(smoothing), SoftmaxCrossEntropy(smoothing)
+    assert hard.forward(logits, labels) == soft.forward(logits, np.eye(4, dtype=dtype)[labels])
+    d_hard, d_soft = hard.backward(), soft.backward()
+    assert d_soft.dtype == d_hard.dtype == dtype
+    np.testing.assert_array_equal(d_soft, d_hard)
+
+
+def test_soft_targets_change_the_loss():
+    # the check above must be able to fail: a target that is not one-hot gives another loss
+    logits = np.array([[2.0, 0.0, -1.0]])
+    one_hot = SoftmaxCrossEntropy().forward(logits, np.array([[1.0, 0.0, 0.0]]))
+    mixed = SoftmaxCrossEntropy().forward(logits, np.array([[0.5, 0.5, 0.0]]))
+    assert mixed > one_hot
+
+
+@pytest.mark.parametrize("targets, message", [
+    (np.array([[1.5, -0.5, 0.0], [0.0, 1.0, 0.0]]), "must be >= 0"),               # rows sum to 1
+    (np.array([[0.5, 0.4, 0.0], [0.0, 1.0, 0.0]]), "rows summing to 1"),
+    (np.full((2, 4), 0.25), r"float targets of shape \(2, 3\)"),                     # K + 1 columns
+    (np.full((3, 3), 1 / 3), r"float targets of shape \(2, 3\)"),                    # B + 1 rows
+    (np.array([[1, 0, 0], [0, 1, 0]]), r"integers of shape \(2,\)"),                 # int one-hot
+])
+def test_loss_rejects_invalid_target_distributions(targets, message):
+    with pytest.raises(ValueError, match=message):
+        SoftmaxCrossEntropy().forward(np.zeros((2, 3)), targets)

@@ -11,9 +11,10 @@ from matplotlib.figure import Figure
 from numpyvit import VisionTransformer
 from numpyvit.insight.analysis import patch_embed_components
 from numpyvit.cli import write_analysis
-from numpyvit.insight.plots import (plot_attention_distance, plot_attention_maps, plot_confusion, plot_curves,
-                                    plot_data_scale, plot_dynamics, plot_mistakes, plot_patch_components,
-                                    plot_pos_embed_similarity, plot_rollout, plot_sweep)
+from numpyvit.insight.plots import (_upsample, plot_attention_distance, plot_attention_maps, plot_confusion,
+                                    plot_curves, plot_data_scale, plot_deletion_curves, plot_distance_grids,
+                                    plot_dynamics, plot_mistakes, plot_patch_components, plot_pos_embed_similarity,
+                                    plot_rollout, plot_rollout_controls, plot_sweep)
 from conftest import tiny_config
 
 
@@ -192,3 +193,120 @@ def test_plot_dynamics_copes_with_one_epoch_no_samples_and_no_attention(tmp_path
     assert_figure_saves(fig, 7, tmp_path)
     with pytest.raises(ValueError, match="lacks keys"):
         plot_dynamics([{"epoch": 1}])
+
+
+def test_plot_data_scale_train_lines_are_dashed_and_only_for_plotted_models(tmp_path):
+    test = {"vit": {100: (0.3, 0.3, 0.3, 1), 1000: (0.1, 0.1, 0.1, 1)}}
+    train = {"vit": {100: (0.02, 0.02, 0.02, 1), 1000: (0.01, 0.01, 0.01, 1)},
+             "resnet": {100: (0.0, 0.0, 0.0, 1)}}                 # no test line for it: not drawn
+    fig = plot_data_scale(test, train)
+    assert_figure_saves(fig, 1, tmp_path)
+    test_line, train_line = fig.axes[0].get_lines()
+    assert train_line.get_label() == "vit: train (own subset)"
+    assert train_line.get_linestyle() == "--" and train_line.get_marker() == "x"
+    np.testing.assert_array_equal(train_line.get_xdata(), [100, 1000])
+    np.testing.assert_allclose(train_line.get_ydata(), [2, 1])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["vit: test", "vit: train (own subset)"]
+
+
+# --- the experiments' figures ---------------------------------------------------------------------
+
+def distance_result(patches=(7, 4), augs=("none", "cutmix"), layers=3, heads=2, skip=()):
+    """attention_distance.json's dict and CSV rows (strings, as csv.DictReader gives them) for
+    runs with known numbers: head k of layer l at 10 p + l + k / 10 px."""
+    runs, rows = [], []
+    for p in patches:
+        for aug in augs:
+            if (p, aug) in skip:
+                continue
+            runs.append({"patch": p, "grid": 28 // p, "augmentation": aug, "test_acc": 0.5 + p / 100,
+                         "layer_mean_px": [10 * p + l + 0.15 for l in range(1, layers + 1)],
+                         "baselines_px": {"self": 0.0, "uniform": 9.0 + p, "ink": 6.0 + p}})
+            rows += [{"patch": str(p), "augmentation": aug, "layer": str(l), "head": str(k),
+                      "distance_px": str(10 * p + l + k / 10)} for l in range(1, layers + 1) for k in range(1, heads + 1)]
+    resnet = [{"stage": i + 1, "uniform_over_field_px": v} for i, v in enumerate([7.3, 10.7, 10.7])]
+    return {"runs": runs, "resnet": resnet}, rows
+
+
+def test_plot_distance_grids_draws_each_run_in_its_panel(tmp_path):
+    result, rows = distance_result()
+    fig = plot_distance_grids(result, rows)
+    assert_figure_saves(fig, 4, tmp_path)
+    axes = np.array(fig.axes).reshape(2, 2)                      # rows: augmentation, columns: patch 7, 4
+    for i, aug in enumerate(("none", "cutmix")):
+        for j, p in enumerate((7, 4)):
+            ax = axes[i, j]
+            assert ax.get_title() == f"patch {p} ({28 // p}x{28 // p}), {aug}: {50 + p:.1f}%"
+            heads, stages = ax.collections                       # a dot per head; a square per ResNet stage
+            x, y = heads.get_offsets().T
+            np.testing.assert_allclose(sorted(y), sorted(10 * p + l + k / 10 for l in (1, 2, 3) for k in (1, 2)))
+            np.testing.assert_allclose(np.round(x), [1, 1, 2, 2, 3, 3])   # layers, heads jittered apart
+            assert len(set(x)) == 6
+            np.testing.assert_allclose(stages.get_offsets()[:, 1], [7.3, 10.7, 10.7])
+            lines = {line.get_label(): line for line in ax.get_lines()}
+            np.testing.assert_allclose(lines["mean over heads"].get_ydata(), [10 * p + l + 0.15 for l in (1, 2, 3)])
+            assert lines["uniform over all patches"].get_ydata()[0] == 9.0 + p
+            assert lines["uniform over the ink"].get_ydata()[0] == 6.0 + p
+            assert lines["itself only (0)"].get_ydata()[0] == 0
+    assert [a.get_xlabel() for a in axes.ravel()] == ["", "", "layer (block)", "layer (block)"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "mean over heads", "uniform over all patches", "uniform over the ink", "itself only (0)",
+        "ResNet stage: uniform over its field"]
+
+
+def test_plot_distance_grids_leaves_a_missing_run_blank():
+    result, rows = distance_result(skip=[(4, "cutmix")])
+    axes = np.array(plot_distance_grids(result, rows).axes).reshape(2, 2)
+    assert not axes[1, 1].axison and axes[1, 1].get_title() == ""
+    assert all(ax.axison for ax in (axes[0, 0], axes[0, 1], axes[1, 0]))
+
+
+def test_plot_distance_grids_rejects_rows_without_the_csv_columns():
+    result, rows = distance_result()
+    with pytest.raises(ValueError, match=r"plot_distance_grids\[0\] lacks keys \['distance_px'\]"):
+        plot_distance_grids(result, [{k: v for k, v in r.items() if k != "distance_px"} for r in rows])
+    with pytest.raises(ValueError, match="plot_distance_grids is empty, expected a list of attention_distance.csv rows"):
+        plot_distance_grids(result, [])
+
+
+def test_plot_rollout_controls_shows_template_maps_and_deviations(rng, tmp_path):
+    images = rng.integers(0, 256, (3, 8, 8))
+    maps = rng.random((3, 2, 2))
+    template = maps.mean(axis=0) + 0.1
+    fig = plot_rollout_controls(images, maps, template, labels=[4, 1, 7])
+    assert_figure_saves(fig, 3 * 4 + 2, tmp_path)              # 3 rows of (template + 3 digits), 2 colour bars
+    axes = np.array(fig.axes[:12]).reshape(3, 4)
+    np.testing.assert_allclose(axes[1, 0].images[0].get_array(), _upsample(template / template.max(), 8))
+    assert not axes[0, 0].axison and not axes[2, 0].axison
+    for b in range(3):
+        np.testing.assert_array_equal(axes[0, b + 1].images[0].get_array(), images[b])
+        assert axes[0, b + 1].get_title() == f"label {[4, 1, 7][b]}"
+        np.testing.assert_allclose(axes[1, b + 1].images[0].get_array(), _upsample(maps[b], 8))
+        np.testing.assert_allclose(axes[2, b + 1].images[0].get_array(), _upsample(maps[b] - template, 8))
+    lim = np.abs(maps - template).max()
+    assert axes[2, 1].images[0].get_clim() == pytest.approx((-lim, lim))   # deviations on one symmetric scale
+
+
+@pytest.mark.parametrize("maps_shape, template_shape", [((2, 2, 2), (2, 2)), ((3, 2, 2), (3, 3)), ((3, 4), (2, 2))])
+def test_plot_rollout_controls_rejects_maps_that_do_not_fit(maps_shape, template_shape, rng):
+    with pytest.raises(ValueError, match=r"maps.shape=.*template.shape=.*expected \(B, g, g\) with B=3"):
+        plot_rollout_controls(rng.random((3, 8, 8)), rng.random(maps_shape), rng.random(template_shape))
+
+
+def test_plot_deletion_curves_draws_every_order_per_model(tmp_path):
+    fraction = [0, 0.25, 0.5]
+    models = [{"patch": p, "grid": 28 // p, "images": 100,
+               "deletion": {"fraction": fraction, "high": [0.9, 0.5, 0.2], "random": [0.9, 0.7, 0.5],
+                            "low": [0.9, 0.85, 0.8], "ink": [0.9, 0.4, 0.1]}} for p in (7, 4)]
+    fig = plot_deletion_curves(models)
+    assert_figure_saves(fig, 2, tmp_path)
+    for ax, m in zip(fig.axes, models):
+        assert ax.get_title() == f"patch {m['patch']} ({m['grid']}x{m['grid']} grid), 100 test digits"
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        assert set(lines) == {"highest rollout first", "random patches", "lowest rollout first",
+                              "most ink first (no model)"}
+        for label, order in [("highest rollout first", "high"), ("random patches", "random"),
+                             ("lowest rollout first", "low"), ("most ink first (no model)", "ink")]:
+            np.testing.assert_allclose(lines[label].get_xdata(), [0, 25, 50])
+            np.testing.assert_allclose(lines[label].get_ydata(), 100 * np.array(m["deletion"][order]))
+    assert fig.axes[0].get_legend() is not None and fig.axes[1].get_legend() is None

@@ -493,3 +493,41 @@ def test_cli_backend_flag_reaches_the_trainer(backend, data, tmp_path, monkeypat
     assert main(args) == 0, capsys.readouterr().err
     assert made and set(made) == {backend}
     assert (tmp_path / "run" / "curves.png").exists() and (tmp_path / "run" / "dynamics.png").exists()
+
+
+# --- CutMix in the trainer ----------------------------------------------------------------------
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_a_cutmix_share_outside_0_1_is_a_config_error_naming_cutmix(share):
+    from numpyvit.errors import ConfigError
+    with pytest.raises(ConfigError, match=rf"cutmix={share} must be a share of the images, in \[0, 1\]"):
+        TrainConfig(cutmix=share)
+
+
+def test_cutmix_training_resumes_mid_epoch_bit_for_bit(data, uninterrupted, tmp_path, monkeypatch):
+    # the epoch's CutMix boxes and partners come from its (seed, epoch) generator, so a run
+    # stopped mid-epoch must mix the remaining steps' images exactly as the whole run did
+    config = small_train_config(cutmix=1.0)
+    whole, metrics = train("vit", SMALL, config, data, tmp_path / "a", progress=False, log=lambda s: None, workers=1)
+    assert [m["epoch"] for m in metrics] == [1, 2] and np.isfinite(metrics[-1]["train_loss"])
+    plain_weights, _ = uninterrupted()
+    assert any(not np.array_equal(v, weights(whole)[k]) for k, v in plain_weights.items())   # CutMix did something
+    real_lr_at = train_mod.lr_at
+
+    def lr_at_with_interrupt(step, *args, **kw):
+        if step == 11:                        # epoch 2, step 3 of 8
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_lr_at(step, *args, **kw)
+
+    monkeypatch.setattr(train_mod, "lr_at", lr_at_with_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train("vit", SMALL, config, data, tmp_path / "b", progress=False, log=lambda s: None, workers=1)
+    monkeypatch.setattr(train_mod, "lr_at", real_lr_at)
+    ckpt = load_checkpoint(tmp_path / "b")
+    assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 4)
+    resumed, resumed_metrics = train("vit", SMALL, config, data, tmp_path / "b", resume=ckpt, progress=False,
+                                     log=lambda s: None, workers=1)
+    for name, value in weights(whole).items():
+        assert np.array_equal(value, weights(resumed)[name]), name
+    drop = {"epoch_s", "elapsed_s", "img_per_s"}
+    assert ([{k: v for k, v in m.items() if k not in drop} for m in resumed_metrics]
+            == [{k: v for k, v in m.items() if k not in drop} for m in metrics])
