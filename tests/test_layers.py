@@ -229,7 +229,7 @@ def test_soft_targets_change_the_loss():
 
 @pytest.mark.parametrize("targets, message", [
     (np.array([[1.5, -0.5, 0.0], [0.0, 1.0, 0.0]]), "must be >= 0"),               # rows sum to 1
-    (np.array([[0.5, 0.4, 0.0], [0.0, 1.0, 0.0]]), "rows summing to 1"),
+    (np.array([[0.5, 0.4, 0.0], [0.0, 1.0, 0.0]]), "row sums from 0.9 to 1"),
     (np.full((2, 4), 0.25), r"float targets of shape \(2, 3\)"),                     # K + 1 columns
     (np.full((3, 3), 1 / 3), r"float targets of shape \(2, 3\)"),                    # B + 1 rows
     (np.array([[1, 0, 0], [0, 1, 0]]), r"integers of shape \(2,\)"),                 # int one-hot

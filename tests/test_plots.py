@@ -310,3 +310,13 @@ def test_plot_deletion_curves_draws_every_order_per_model(tmp_path):
             np.testing.assert_allclose(lines[label].get_xdata(), [0, 25, 50])
             np.testing.assert_allclose(lines[label].get_ydata(), 100 * np.array(m["deletion"][order]))
     assert fig.axes[0].get_legend() is not None and fig.axes[1].get_legend() is None
+
+
+def test_the_experiment_figures_name_what_their_input_lacks():
+    with pytest.raises(ValueError, match="lacks keys \\['deletion'\\]"):
+        plot_deletion_curves([{"patch": 7, "grid": 4, "images": 10}])
+    row = {"patch": 7, "augmentation": "none", "layer": 1, "head": 1, "distance_px": 3.0}
+    with pytest.raises(ValueError, match="is empty"):
+        plot_distance_grids({"runs": []}, [row])
+    with pytest.raises(ValueError, match="lacks keys"):
+        plot_distance_grids({"runs": [{"patch": 7}]}, [row])

@@ -527,7 +527,9 @@ def plot_distance_grids(result, per_head):
     """
     _require_keys(per_head, ("patch", "augmentation", "layer", "head", "distance_px"),
                   "plot_distance_grids", "attention_distance.csv rows")
-    runs = result["runs"]
+    runs = result.get("runs") if isinstance(result, dict) else None
+    _require_keys(runs or [], ("patch", "grid", "augmentation", "test_acc", "layer_mean_px", "baselines_px"),
+                  "plot_distance_grids", "attention_distance.json's runs")
     patches = sorted({r["patch"] for r in runs}, reverse=True)
     augs = list(dict.fromkeys(r["augmentation"] for r in runs))
     fig = Figure(figsize=(3.4 * len(patches) + 0.6, 2.9 * len(augs) + 0.4), layout="constrained")
@@ -617,6 +619,7 @@ def plot_rollout_controls(images, maps, template, labels=None, title=None):
 def plot_deletion_curves(models):
     """Accuracy against the share of patches blanked, one panel per model, one line per order
     ('high', 'random', 'low' rollout, most 'ink'). models: rollout.json's "models" list."""
+    _require_keys(models, ("patch", "grid", "images", "deletion"), "plot_deletion_curves", "rollout.json's models")
     names = {"high": "highest rollout first", "random": "random patches", "low": "lowest rollout first",
              "ink": "most ink first (no model)"}
     fig = Figure(figsize=(4.2 * len(models) + 0.4, 3.6), layout="constrained")

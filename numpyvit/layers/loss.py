@@ -30,8 +30,11 @@ class SoftmaxCrossEntropy:
         B, K = logits.shape
         soft = labels.shape == (B, K) and np.issubdtype(labels.dtype, np.floating)
         if soft:
-            if not (np.all(labels >= 0) and np.allclose(labels.sum(axis=1), 1.0, atol=1e-4)):
-                raise ValueError("target distributions (B, K) must be >= 0 with rows summing to 1")
+            sums = labels.sum(axis=1)
+            if not (np.all(labels >= 0) and np.allclose(sums, 1.0, atol=1e-4)):
+                raise ValueError(f"target distributions (B, K) must be >= 0 with rows summing to 1, got "
+                                 f"entries down to {labels.min():.3g} and row sums from {sums.min():.3g} "
+                                 f"to {sums.max():.3g}")
         elif labels.shape != (B,) or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(f"labels must be integers of shape ({B},) or float targets of shape "
                              f"({B}, {K}), got {labels.dtype} {labels.shape}")
