@@ -23,6 +23,8 @@ def test_plateau_rule_stops_after_a_block_that_improves_less_than_ten_percent():
     assert not ds.plateaued([2.0, 1.0])                     # halved: keep going
     assert ds.plateaued([1.0, 0.95])                        # 5% lower: plateau
     assert not ds.plateaued([1.0, 0.89])                    # 11% lower: keep going
+    assert ds.plateaued([0.05, 0.035])                      # 30% lower, but by only 0.015: plateau
+    assert not ds.plateaued([0.12, 0.09])                   # 25% and 0.03 lower: keep going
     assert ds.block_losses([{"train_loss": v} for v in (4, 2, 1, 1, 9)], 2) == [3.0, 1.0]
 
 

@@ -7,8 +7,10 @@ are scored on the full 10k test set and on their own (un-augmented) training sub
 The plateau rule. Equal steps for every run left the ViT undertrained (its training loss was
 still falling when the ResNet's was ~0), so each run trains instead in blocks of at least
 BLOCK_STEPS steps (whole epochs) at a constant learning rate after a short warm-up, and stops
-after the first block whose mean training loss is less than PLATEAU (10%) below the block
-before's, or after MAX_BLOCKS blocks (the run is then marked as not plateaued). A constant
+after the first block whose mean training loss is less than PLATEAU (10%) or less than
+PLATEAU_ABS (0.02) below the block before's, or after MAX_BLOCKS blocks (the run is then
+marked as not plateaued). The absolute floor is what stops a loss that keeps shrinking by a
+steady share on its way to 0, which a relative rule alone would follow for ever. A constant
 rate makes "the loss stopped falling" a property of the model and the data, not of a schedule
 that decays to zero by a fixed step. The training loss here is the one the trainer reports:
 on augmented images (shift, rotation, zoom), the same for every model.
@@ -37,6 +39,7 @@ MODELS = {"vit": ("vit", {}), "vit-p4": ("vit", {"patch_size": 4}), "resnet": ("
 DEFAULT_MODELS = tuple(MODELS)
 BLOCK_STEPS = 300       # a block is the fewest whole epochs holding at least this many steps
 PLATEAU = 0.10          # stop when a block lowers the mean training loss by less than this share
+PLATEAU_ABS = 0.02      # ... or by less than this much (in nats)
 MIN_BLOCKS = 2
 MAX_BLOCKS = 6
 WARMUP_STEPS = 100
@@ -76,8 +79,10 @@ def block_losses(metrics, per_block):
 
 
 def plateaued(losses):
-    """Whether the last block lowered the mean training loss by less than PLATEAU."""
-    return len(losses) >= MIN_BLOCKS and losses[-1] > (1 - PLATEAU) * losses[-2]
+    """Whether the last block lowered the mean training loss by less than PLATEAU (a share)
+    or PLATEAU_ABS (an amount)."""
+    return len(losses) >= MIN_BLOCKS and (losses[-1] > (1 - PLATEAU) * losses[-2]
+                                          or losses[-1] > losses[-2] - PLATEAU_ABS)
 
 
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0, 1), batch_size=128,
