@@ -282,7 +282,7 @@ def cmd_serve(args):
 
 
 # --- analyze -----------------------------------------------------------------------------
-def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110):
+def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110, about=None):
     """Run every section 4.5 analysis on `images_uint8` and write figures, arrays and a summary.
 
     images_uint8: (B, H, W) raw pixels 0..255 (e.g. 128 MNIST test images); labels: (B,) or None.
@@ -291,7 +291,8 @@ def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110):
     attention_maps.png, attention_rollout.png, attention_distance.png, pos_embed_similarity.png,
     patch_embed_components.png, analysis.npz (plain arrays: distances, similarity, components,
     ratios, rollout_maps, shown_images, shown_labels), analysis.json (the numbers the findings
-    rest on, each beside the same measure of the untrained model or a reference attention) and
+    rest on, each beside the same measure of the untrained model or a reference attention, and
+    `about`: what the caller knows of the model, e.g. its checkpoint and accuracy) and
     summary.txt. Returns the summary text.
     """
     from .insight import analysis, plots
@@ -344,7 +345,7 @@ def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110):
     ]) + "\n"
     (out / "summary.txt").write_text(summary)
     (out / "analysis.json").write_text(json.dumps(
-        analysis_numbers(model, raw, distances, sim, ratios), indent=1) + "\n")
+        {**(about or {}), **analysis_numbers(model, raw, distances, sim, ratios)}, indent=1) + "\n")
     return summary
 
 
@@ -363,7 +364,10 @@ def analysis_numbers(model, raw, distances, sim, ratios):
         "distance_px": {"layer_min": distances.min(axis=1).tolist(), "layer_mean": distances.mean(axis=1).tolist(),
                         "layer_max": distances.max(axis=1).tolist(), "min": float(distances.min()),
                         "max": float(distances.max())},
-        "distance_baselines_px": analysis.distance_baselines(ink, cfg.patch_size, grid),
+        "distance_baselines_px": (base := analysis.distance_baselines(ink, cfg.patch_size, grid)),
+        "heads": int(distances.size),
+        "heads_below_ink": int((distances < base["ink"]).sum()),
+        "heads_local": int((distances < 0.5 * base["uniform"]).sum()),   # under half of uniform's distance
         "pos_embed": {"trained": {**analysis.neighbour_similarity_summary(sim), **analysis.row_column_similarity(sim)},
                       "untrained": {**analysis.neighbour_similarity_summary(u_sim),
                                     **analysis.row_column_similarity(u_sim)}},
@@ -381,7 +385,10 @@ def cmd_analyze(args):
         raise UsageError(f"analyze needs a ViT checkpoint; {args.checkpoint} holds a {model.kind}")
     _, _, x_test, y_test = load_mnist(args.data_dir)
     out = Path(args.out) if args.out else _checkpoint_dir(args.checkpoint) / "analysis"
-    summary = write_analysis(model, x_test[:args.images], y_test[:args.images], out)
+    metrics = load_checkpoint(args.checkpoint)["train"].get("metrics") or [{}]
+    about = {"checkpoint": str(args.checkpoint), "epochs": metrics[-1].get("epoch"),
+             "test_acc": metrics[-1].get("test_acc")}          # the run's own final score, if it has one
+    summary = write_analysis(model, x_test[:args.images], y_test[:args.images], out, about=about)
     print(summary)
     print(f"figures and numbers in {out}")
     return 0
