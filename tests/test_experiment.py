@@ -218,3 +218,14 @@ def test_cli_rollout_of_a_resnet_checkpoint_is_exit_2(mnist_dir, tmp_path, capsy
     assert experiment("rollout", tmp_path / "out", mnist_dir, "--checkpoints", str(path)) == 2
     err = capsys.readouterr().err
     assert "holds a resnet: rollout needs a ViT checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
+def test_results_of_separate_calls_add_up_to_one_table(tmp_path):
+    kwargs = dict(models=("vit",), batch_size=50, model_configs=TINY, progress=False, log=lambda s: None,
+                  block_steps=4)
+    ds.data_scale(_data(), tmp_path, sizes=(100,), seeds=(0,), **kwargs)
+    ds.data_scale(_data(), tmp_path, sizes=(100, 200), seeds=(1,), **kwargs)
+    ds.data_scale(_data(), tmp_path, sizes=(100,), seeds=(0,), **kwargs)      # redone: replaced, not doubled
+    with open(tmp_path / "results.csv") as f:
+        table = [(r["seed"], r["train_size"]) for r in csv.DictReader(f)]
+    assert table == [("0", "100"), ("1", "100"), ("1", "200")]

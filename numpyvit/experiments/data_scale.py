@@ -88,7 +88,8 @@ def plateaued(losses):
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0, 1), batch_size=128,
                model_configs=None, train_overrides=None, progress=True, log=print, workers=None, backend=None,
                block_steps=None):
-    """Run (or resume) the experiment, writing results.csv as each run ends; return the rows.
+    """Run (or resume) the experiment, adding each run to results.csv as it ends; return this
+    call's rows.
     The figure is drawn by the caller (insight.plots.plot_data_scale of summarize(rows)).
     model_configs: {name: model config dict} in place of MODELS' (the tests' tiny models).
     block_steps: the block's length in steps (default BLOCK_STEPS; the tests use a few)."""
@@ -153,11 +154,21 @@ def _run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progre
 
 
 def write_results(path, rows):
+    """Write results.csv: the rows of this call, and those of earlier calls into the same folder
+    that this call did not redo (keyed by model, size and seed), so that calls with other seeds
+    or sizes add up to one table. Replaced atomically."""
+    key = lambda r: (str(r["model"]), int(r["train_size"]), int(r["seed"]))
+    table = {}
+    if path.exists():
+        with open(path, newline="") as f:
+            table = {key(r): r for r in csv.DictReader(f) if set(FIELDS) <= set(r)}
+    table.update({key(r): r for r in rows})
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(table[k] for k in sorted(table, key=lambda k: (k[2], k[1], list(MODELS).index(k[0])
+                                                                        if k[0] in MODELS else 99)))
     tmp.replace(path)
 
 

@@ -1,0 +1,169 @@
+"""The README's analysis and claims sections quote numbers only from the result files the
+experiments write (docs/figures/*.json, *.csv), and quote them right.
+
+A quoted number carries its source as an HTML comment right after it, invisible on a code
+host: `99.37%<!-- an.test_acc -->` is analysis.json's test_acc as a percentage, to the
+decimals shown. Keys are the files' fields as dotted paths (see result_values). A number in
+those sections without a tag must be one of the few structural facts in STRUCTURAL (a
+citation, a configuration), so a sentence cannot slip a number past the check.
+"""
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ROOT / "docs" / "figures"
+README = ROOT / "README.md"
+# the sections whose numbers come from the result files: from each heading to the next "## "
+SECTIONS = ("## What did the ViT learn?", "## Testing the paper's claims")
+
+TAG = re.compile(r"(?P<text>[-−+]?\d+(?:,\d{3})*(?:\.\d+)?|[A-Za-z]+)(?P<unit>%|x|×| px)?<!-- (?P<key>[\w.\-]+) -->")
+NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
+
+# Untagged numbers allowed in those sections: the paper's sections, figures and year; the
+# configurations (image and patch sizes, grids and their patch counts, the models' layers,
+# heads, widths, parameters and MFLOP, training sizes); the experiments' stated rules; the
+# Figure numbers and list bullets of the text itself.
+STRUCTURAL = {
+    "2020", "4.3", "4.5", "3", "4", "6", "7", "11", "D.8",                 # the paper: sections, figures
+    "2", "14", "16", "28", "49", "196", "1", "5", "8", "10", "12",         # sizes, grids, depths, counts
+    "64", "32", "13", "224", "300", "0.02", "0.1", "0.5", "0.9", "100", "90",
+    "1,000", "4,000", "15,000", "60,000", "10,000", "500", "5,000", "128",
+    "205,962", "174,970", "7.2", "19", "47", "103", "0", "3x3",
+}
+
+
+def _flatten(prefix, obj, out):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(f"{prefix}.{k}", v, out)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _flatten(f"{prefix}.{i}", v, out)
+    else:
+        out[prefix] = obj
+
+
+def result_values(figures=FIGURES):
+    """Every quotable value in the result files, by key:
+    an.*  analysis.json (the default run, `python -m numpyvit analyze`)
+    ro.p<patch>.*  rollout.json's model with that patch size
+    ad.p<patch>.<augmentation>.*, ad.resnet.*  attention_distance.json
+    ds.<model>.<size>.<column>  data_scale_results.csv, the mean over seeds (.s<seed>: one
+        seed), and ds.<model>.<size>.error_ratio: that model's mean test error over the ResNet's
+    """
+    values = {}
+    _flatten("an", json.loads((figures / "analysis.json").read_text()), values)
+    for m in json.loads((figures / "rollout.json").read_text())["models"]:
+        _flatten(f"ro.p{m['patch']}", m, values)
+    ad = json.loads((figures / "attention_distance.json").read_text())
+    for r in ad["runs"]:
+        _flatten(f"ad.p{r['patch']}.{r['augmentation']}", r, values)
+    _flatten("ad.resnet", ad["resnet"], values)
+    _flatten("ad.images", ad["images"], values)
+    with open(figures / "data_scale_results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    numeric = [k for k in rows[0] if k not in ("model", "block_losses", "plateaued")]
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["train_size"]), []).append(r)
+    for (model, size), rs in groups.items():
+        for col in numeric:
+            vals = [float(r[col]) for r in rs]
+            values[f"ds.{model}.{size}.{col}"] = float(np.mean(vals))
+            values[f"ds.{model}.{size}.{col}.min"] = min(vals)
+            values[f"ds.{model}.{size}.{col}.max"] = max(vals)
+            for r in rs:
+                values[f"ds.{model}.{size}.{col}.s{r['seed']}"] = float(r[col])
+        values[f"ds.{model}.{size}.plateaued"] = sum(r["plateaued"] == "True" for r in rs)
+    for (model, size) in groups:
+        if model != "resnet" and ("resnet", size) in groups:
+            values[f"ds.{model}.{size}.error_ratio"] = (values[f"ds.{model}.{size}.test_error"]
+                                                       / values[f"ds.resnet.{size}.test_error"])
+    values["ds.runs"] = len(rows)
+    values["ds.plateaued"] = sum(r["plateaued"] == "True" for r in rows)
+    values["ds.wall_h"] = sum(float(r["wall_s"]) for r in rows) / 3600
+    return values
+
+
+def sections(text, headings=SECTIONS):
+    """The README's text under each heading, up to the next second-level heading."""
+    out = []
+    for heading in headings:
+        start = text.index(heading)
+        end = text.find("\n## ", start + len(heading))
+        out.append(text[start:end if end >= 0 else len(text)])
+    return out
+
+
+def check_tags(text, values):
+    """(checked, problems): every tagged number against its value."""
+    problems, checked = [], 0
+    for m in TAG.finditer(text):
+        key, shown, unit = m["key"], m["text"], m["unit"]
+        if key not in values:
+            problems.append(f"{key}: no such value in the result files")
+            continue
+        value = values[key]
+        checked += 1
+        if isinstance(value, str) or not shown[0].isdigit() and shown[0] not in "-−+":
+            if str(value) != shown:
+                problems.append(f"{key}: README says {shown!r}, the file {value!r}")
+            continue
+        number = float(shown.replace(",", "").replace("−", "-"))
+        scale = 100 if unit == "%" else 1
+        decimals = len(shown.split(".")[1]) if "." in shown else 0
+        if abs(number - float(value) * scale) > 0.5 * 10 ** -decimals + 1e-9:
+            problems.append(f"{key}: README says {shown}{unit or ''}, the file {float(value) * scale:.6g}")
+    return checked, problems
+
+
+def untagged_numbers(text):
+    """Numbers that are neither tagged nor structural, after code, links and comments go."""
+    text = re.sub(r"```.*?```", " ", text, flags=re.S)           # code blocks
+    text = re.sub(r"`[^`]*`", " ", text)                          # inline code
+    text = TAG.sub(" ", text)                                     # tagged numbers
+    text = re.sub(r"<!--.*?-->", " ", text, flags=re.S)
+    text = re.sub(r"\]\([^)]*\)", "]", text)                      # link and image targets
+    text = re.sub(r"^#+ .*$", " ", text, flags=re.M)              # headings
+    return [n for n in NUMBER.findall(text) if n not in STRUCTURAL]
+
+
+def test_every_number_the_readme_quotes_equals_its_result_file():
+    values = result_values()
+    text = "\n".join(sections(README.read_text()))
+    checked, problems = check_tags(text, values)
+    assert not problems, "\n".join(problems)
+    assert checked >= 40, f"only {checked} tagged numbers: the sections should quote their results"
+
+
+def test_no_number_in_those_sections_goes_untagged():
+    untagged = untagged_numbers("\n".join(sections(README.read_text())))
+    assert not untagged, f"numbers without a source tag: {untagged}"
+
+
+# --- the checks can fail --------------------------------------------------------------------
+def test_a_wrong_or_unknown_tagged_number_is_caught():
+    values = {"a.acc": 0.9937, "a.n": 12, "a.trend": "flat", "a.px": 13.104}
+    good = "99.37%<!-- a.acc --> and 12<!-- a.n --> heads, flat<!-- a.trend -->, 13.1 px<!-- a.px -->"
+    assert check_tags(good, values) == (4, [])
+    for bad, what in (("99.38%<!-- a.acc -->", "a.acc"), ("99.4<!-- a.acc -->", "a.acc"),
+                      ("13<!-- a.n -->", "a.n"), ("grows<!-- a.trend -->", "a.trend"),
+                      ("1<!-- a.missing -->", "no such value")):
+        _, problems = check_tags(bad, values)
+        assert problems and what in problems[0], (bad, problems)
+
+
+def test_an_untagged_number_is_caught_but_code_and_links_are_not():
+    text = ("Accuracy was 99.37% [see](docs/figures/run_2.png) with `--epochs 30`, "
+            "12<!-- a.n --> heads on a 4x4 grid.\n```\npython -m numpyvit train --epochs 30\n```")
+    assert untagged_numbers(text) == ["99.37"]
+
+
+@pytest.mark.parametrize("heading", SECTIONS)
+def test_the_checked_sections_exist(heading):
+    assert heading in README.read_text()
