@@ -134,24 +134,30 @@ def test_two_epochs_equal_one_epoch_then_resume_bit_for_bit(data, uninterrupted,
     assert read_jsonl(tmp_path / "dynamics.jsonl", drop={"dynamics_s"}) == final_dynamics
 
 
+def interrupt_at(monkeypatch, step):
+    """Send the trainer a Ctrl-C when it computes the learning rate of `step`; returns a
+    function that stops the interruptions."""
+    real_lr_at = train_mod.lr_at
+
+    def lr_at_with_interrupt(s, *args, **kw):
+        if s == step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_lr_at(s, *args, **kw)
+
+    monkeypatch.setattr(train_mod, "lr_at", lr_at_with_interrupt)
+    return lambda: monkeypatch.setattr(train_mod, "lr_at", real_lr_at)
+
 @pytest.mark.parametrize("dropout, workers", [(0.0, 1), (0.1, 2)])
 def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(dropout, workers, data, uninterrupted, tmp_path,
                                                              monkeypatch, capsys):
     # with dropout on two workers, every replica's mask generator must be saved and restored
     model_config = {**SMALL, "dropout": dropout}
     run = dict(progress=False, workers=workers)
-    real_lr_at = train_mod.lr_at
-
-    def lr_at_with_interrupt(step, *args, **kw):
-        if step == 11:                        # epoch 2, step 3 of 8
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_lr_at(step, *args, **kw)
-
-    monkeypatch.setattr(train_mod, "lr_at", lr_at_with_interrupt)
+    stop_interrupting = interrupt_at(monkeypatch, 11)     # epoch 2, step 3 of 8
     with pytest.raises(KeyboardInterrupt):
         train("vit", model_config, small_train_config(), data, tmp_path / "b", log=print, **run)
     assert "resume with: python -m numpyvit train --resume" in capsys.readouterr().out
-    monkeypatch.setattr(train_mod, "lr_at", real_lr_at)
+    stop_interrupting()
     ckpt = load_checkpoint(tmp_path / "b")
     assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 4)
     resumed, _ = train("vit", model_config, small_train_config(), data, tmp_path / "b", resume=ckpt,
@@ -511,17 +517,10 @@ def test_cutmix_training_resumes_mid_epoch_bit_for_bit(data, uninterrupted, tmp_
     assert [m["epoch"] for m in metrics] == [1, 2] and np.isfinite(metrics[-1]["train_loss"])
     plain_weights, _ = uninterrupted()
     assert any(not np.array_equal(v, weights(whole)[k]) for k, v in plain_weights.items())   # CutMix did something
-    real_lr_at = train_mod.lr_at
-
-    def lr_at_with_interrupt(step, *args, **kw):
-        if step == 11:                        # epoch 2, step 3 of 8
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_lr_at(step, *args, **kw)
-
-    monkeypatch.setattr(train_mod, "lr_at", lr_at_with_interrupt)
+    stop_interrupting = interrupt_at(monkeypatch, 11)     # epoch 2, step 3 of 8
     with pytest.raises(KeyboardInterrupt):
         train("vit", SMALL, config, data, tmp_path / "b", progress=False, log=lambda s: None, workers=1)
-    monkeypatch.setattr(train_mod, "lr_at", real_lr_at)
+    stop_interrupting()
     ckpt = load_checkpoint(tmp_path / "b")
     assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 4)
     resumed, resumed_metrics = train("vit", SMALL, config, data, tmp_path / "b", resume=ckpt, progress=False,
