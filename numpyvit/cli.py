@@ -358,7 +358,7 @@ def analysis_numbers(model, raw, distances, sim, ratios):
     untrained = build_model("vit", cfg.to_dict(), seed=0)
     u_sim = analysis.pos_embed_similarity(untrained.position_embedding(), grid)
     _, u_ratios = analysis.patch_embed_components(untrained.patch_embed.proj.params["weight"])
-    ink = analysis.ink_per_patch(raw, cfg.patch_size) > 0.1 * 255
+    ink = analysis.ink_patches(raw, cfg.patch_size)
     return {
         "images": int(raw.shape[0]), "patch": cfg.patch_size, "grid": grid,
         "distance_px": {"layer_min": distances.min(axis=1).tolist(), "layer_mean": distances.mean(axis=1).tolist(),

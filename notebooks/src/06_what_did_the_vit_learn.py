@@ -37,9 +37,9 @@ code(r"""
 from numpyvit import (PRESETS, TrainConfig, ViTConfig, VisionTransformer, attention_maps, attention_rollout,
                       evaluate, load_mnist, load_model, normalize, patch_embed_components, pos_embed_similarity,
                       rollout_map, sincos_pos_embed, train)
-from numpyvit.insight.analysis import (attention_distance_for_model, distance_baselines, ink_per_patch,
-                                       neighbour_similarity_summary, patch_distances, rollout_controls,
-                                       rollout_maps_for_model, row_column_similarity, summarize)
+from numpyvit.insight.analysis import (INK_LEVEL, attention_distance_for_model, distance_baselines, ink_patches,
+                                       ink_per_patch, neighbour_similarity_summary, patch_distances,
+                                       rollout_controls, rollout_maps_for_model, row_column_similarity, summarize)
 from numpyvit.insight.plots import (plot_attention_distance, plot_attention_maps, plot_patch_components,
                                     plot_pos_embed_similarity, plot_rollout)
 from IPython.display import display
@@ -87,8 +87,7 @@ N_IMAGES = 32 if FAST else 128
 images = x_test[:N_IMAGES]                       # (n, 28, 28) uint8, for display
 x = normalize(images)                            # (n, 1, 28, 28) float32, for the model
 grid, p = model.patch_embed.grid, model.config.patch_size
-INK = 0.1 * 255                                  # a patch holds ink if its mean pixel is above this
-has_ink = ink_per_patch(images, p) > INK         # (n, P) bool, patches in row-major order
+has_ink = ink_patches(images, p)                 # (n, P) bool: mean pixel above 10% of white
 print(f"{N_IMAGES} images; a {grid} x {grid} grid of {p} x {p} patches; "
       f"{has_ink.mean():.0%} of the patches hold ink")
 assert (grid, p, model.config.dim) == (4, 7, 64)   # the shapes the text below names
@@ -346,7 +345,7 @@ print(f"median correlation with the ink per patch: rollout {med['corr_rollout']:
       f"deviation {med['corr_deviation']:.2f}, template (digit-blind) {med['corr_template']:.2f}")
 print(f"rollout beats the template on {np.nanmean(ctl['corr_rollout'] > ctl['corr_template']):.0%} of the images")
 
-ink_r_mask = ink_r > INK                                          # (n, P)
+ink_r_mask = ink_r > INK_LEVEL                                    # (n, P)
 brightest = flat.argmax(axis=1)                                   # (n,) each map's brightest patch
 bright_ink = ink_r_mask[np.arange(N_ROLLOUT), brightest].mean()
 chance = ink_r_mask.mean()

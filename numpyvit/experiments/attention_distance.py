@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..insight.analysis import attention_maps, distance_baselines, ink_per_patch, mean_attention_distance
+from ..insight.analysis import INK_LEVEL, attention_maps, distance_baselines, ink_patches, mean_attention_distance
 from ..models.resnet import ResNetConfig, receptive_fields
 from ..models.vit import ViTConfig
 from ..training.checkpoint import load_model
@@ -37,7 +37,6 @@ from .runs import run_or_resume
 PATCHES = (7, 4, 2)                   # 4x4, 7x7 and 14x14 grids
 AUGMENTATIONS = ("none", "cutmix")
 EPOCHS = 3                            # the budget every run gets: 3 x 60k training images
-INK = 0.1                             # a patch holds ink when its mean raw intensity exceeds 10% of 255
 LOCAL = 0.5                           # a head is local when its distance is under half of uniform attention's
 WIDE = 0.9                            # a head looks across the image when at 90% or more of uniform's
 
@@ -113,7 +112,7 @@ def analyze_run(model, raw_images, image_size=28):
     att = attention_maps(model, normalize(raw_images), batch_size=100)   # (L, B, h, N, N)
     dist = mean_attention_distance(att, p, g)                         # (L, h)
     del att
-    base = distance_baselines(ink_per_patch(raw_images, p) > INK * 255, p, g)
+    base = distance_baselines(ink_patches(raw_images, p), p, g)
     layer_means = dist.mean(axis=1)
     trend, rho = depth_trend(layer_means, min_change=0.05 * image_size)
     local = dist < LOCAL * base["uniform"]
@@ -160,7 +159,7 @@ def analyze_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, im
                 f"{summary['local_heads']} local heads ({time.perf_counter() - t0:.0f} s)")
     epochs = sorted({r["epochs"] for r in runs})
     result = {"images": len(raw), "budget": f"{'/'.join(map(str, epochs))} epochs of the training images per run",
-              "rules": {"ink_patch": f"mean raw intensity > {INK} x 255",
+              "rules": {"ink_patch": f"mean raw intensity > {INK_LEVEL:g} of 255",
                         "local_head": f"distance < {LOCAL} x uniform", "wide_head": f"distance >= {WIDE} x uniform",
                         "trend": "Spearman rho of layer means with depth >= 0.6 (<= -0.6) and last - first > "
                                  "1.4 px (< -1.4 px), i.e. 5% of the image width"},

@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..insight.analysis import deletion_curve, ink_per_patch, rollout_controls, rollout_maps_for_model
+from ..insight.analysis import INK_LEVEL, deletion_curve, ink_per_patch, rollout_controls, rollout_maps_for_model
 from ..training.checkpoint import load_model
 from ..training.data import normalize
 
 FRACTIONS = (0, 1 / 16, 2 / 16, 3 / 16, 4 / 16, 6 / 16, 8 / 16)   # of the patches blanked
 ORDERS = ("high", "random", "low", "ink")
-INK = 0.1                      # a patch holds ink when its mean raw intensity exceeds 10% of 255
 
 
 def _quartiles(values):
@@ -44,7 +43,7 @@ def analyze_model(model, raw_images, labels, seed=0):
     maps = rollout_maps_for_model(model, images)                                   # (B, g, g)
     ink = ink_per_patch(raw_images, p)                                             # (B, P)
     c = rollout_controls(maps, ink)
-    inked = ink > INK * 255
+    inked = ink > INK_LEVEL
     brightest = maps.reshape(len(maps), -1).argmax(axis=1)
     ks = sorted({int(round(f * P)) for f in FRACTIONS})
     rng = np.random.default_rng(seed)
@@ -89,7 +88,7 @@ def rollout_experiment(data, checkpoints, out_dir, images=5000, log=print):
             f"the ink: rollout {summary['corr_rollout']['median']:.2f}, template {summary['corr_template']['median']:.2f}; "
             f"blanking {d['k'][-1]} patches: high {d['high'][-1]:.3f}, random {d['random'][-1]:.3f}, "
             f"low {d['low'][-1]:.3f}, ink {d['ink'][-1]:.3f}")
-    result = {"images": len(raw), "ink_patch": f"mean raw intensity > {INK} x 255", "models": models}
+    result = {"images": len(raw), "ink_patch": f"mean raw intensity > {INK_LEVEL:g} of 255", "models": models}
     tmp = out_dir / "rollout.json.tmp"
     tmp.write_text(json.dumps(result, indent=1) + "\n")
     tmp.replace(out_dir / "rollout.json")

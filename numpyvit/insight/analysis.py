@@ -22,6 +22,7 @@ p patch size, C channels, D embedding width.
 import numpy as np
 
 HEAD_FUSIONS = ("mean", "max", "min")
+INK_LEVEL = 0.1 * 255   # a patch holds ink when its mean raw intensity is above 10% of white
 
 
 def attention_maps(model, images, batch_size=256):
@@ -205,6 +206,11 @@ def ink_per_patch(images, patch_size):
     return tiles.mean(axis=(1, 3, 5)).reshape(B, g * g)               # (B, P)
 
 
+def ink_patches(images, patch_size, level=INK_LEVEL):
+    """Which patches hold ink: (B, P) booleans, ink_per_patch(images, patch_size) > level."""
+    return ink_per_patch(images, patch_size) > level
+
+
 def distance_baselines(ink_mask, patch_size, grid):
     """Mean attention distance, in pixels, of three reference attentions over the same queries
     as mean_attention_distance (every patch of every image, equally weighted):
@@ -216,7 +222,7 @@ def distance_baselines(ink_mask, patch_size, grid):
     The uniform baseline depends on where the query sits (a centre patch is near everything,
     a corner one far), and the ink baseline on where the digit is: a head that only looks at
     the digit in the middle scores below `uniform` without being local in any sense.
-    ink_mask: (B, P) booleans (e.g. ink_per_patch(...) > threshold); images without ink are
+    ink_mask: (B, P) booleans (e.g. ink_patches(images, patch_size)); images without ink are
     left out of `ink`. Returns {"self", "uniform", "ink"} in pixels.
     """
     mask = np.asarray(ink_mask, dtype=bool)
