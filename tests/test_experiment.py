@@ -54,6 +54,10 @@ def test_tiny_data_scale_experiment_writes_results_and_resumes(tmp_path):
         assert len(losses) == r["blocks"] and (ds.plateaued(losses) or r["blocks"] == ds.MAX_BLOCKS)
         assert r["plateaued"] == ds.plateaued(losses)
         assert 0 <= r["train_acc"] <= 1 and r["train_loss"] > 0
+        assert r["cooldown_steps"] == r["steps"] // (r["blocks"] + 1)   # one more block, cooling down
+        metrics = [json.loads(line) for line in (tmp_path / f"{r['model']}-n{r['train_size']}-s0" / "metrics.jsonl")
+                   .read_text().splitlines()]
+        assert metrics[-1]["lr"] < 0.5 * metrics[-1 - len(metrics) // (r["blocks"] + 1)]["lr"]   # it did cool down
     assert not (tmp_path / "data_scale.png").exists()      # experiments draw nothing; the CLI does
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/last.npz")}
     again = ds.data_scale(_data(), tmp_path, **kwargs)     # every run finished: nothing is trained again

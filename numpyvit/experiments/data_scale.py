@@ -10,7 +10,10 @@ BLOCK_STEPS steps (whole epochs) at a constant learning rate after a short warm-
 after the first block whose mean training loss is less than PLATEAU (10%) or less than
 PLATEAU_ABS (0.02) below the block before's, or after MAX_BLOCKS blocks (the run is then
 marked as not plateaued). The absolute floor is what stops a loss that keeps shrinking by a
-steady share on its way to 0, which a relative rule alone would follow for ever. A constant
+steady share on its way to 0, which a relative rule alone would follow for ever. Then one more
+block cools down: the rate falls linearly to ~0, as every good schedule ends, so that the score
+is the model's and not the noise of a constant rate. (The steps before the cool-down are
+exactly those of the plateau search, so a run continues from where the search stopped.) A constant
 rate makes "the loss stopped falling" a property of the model and the data, not of a schedule
 that decays to zero by a fixed step. The training loss here is the one the trainer reports:
 on augmented images (shift, rotation, zoom), the same for every model.
@@ -43,8 +46,8 @@ PLATEAU_ABS = 0.02      # ... or by less than this much (in nats)
 MIN_BLOCKS = 2
 MAX_BLOCKS = 6
 WARMUP_STEPS = 100
-FIELDS = ["model", "train_size", "seed", "blocks", "steps", "epochs", "plateaued", "parameters",
-          "test_acc", "test_error", "test_loss", "train_acc", "train_error", "train_loss",
+FIELDS = ["model", "train_size", "seed", "blocks", "steps", "cooldown_steps", "epochs", "plateaued", "parameters",
+          "test_acc_at_plateau", "test_acc", "test_error", "test_loss", "train_acc", "train_error", "train_loss",
           "train_loss_augmented", "block_losses", "wall_s"]
 
 
@@ -56,20 +59,22 @@ def block_epochs(train_size, batch_size, block_steps=BLOCK_STEPS):
     return math.ceil(block_steps / steps_per_epoch), steps_per_epoch
 
 
-def run_config(train_size, blocks, batch_size, seed, base, block_steps=BLOCK_STEPS):
+def run_config(train_size, blocks, batch_size, seed, base, block_steps=BLOCK_STEPS, cooldown=False):
     """The TrainConfig of a run after `blocks` blocks: constant lr after WARMUP_STEPS, the test
-    set scored at the end of every block."""
+    set scored at the end of every block; with cooldown, the last block's rate falls to ~0."""
     per_block, steps_per_epoch = block_epochs(train_size, batch_size, block_steps)
     lr = base.get("lr", TrainConfig.lr)
     return TrainConfig(**{**base, "epochs": blocks * per_block, "batch_size": batch_size, "seed": seed,
                           "train_subset": train_size, "lr": lr, "min_lr": lr,
-                          "warmup_epochs": WARMUP_STEPS / steps_per_epoch, "eval_every": per_block})
+                          "warmup_epochs": WARMUP_STEPS / steps_per_epoch, "eval_every": per_block,
+                          "cooldown_steps": per_block * steps_per_epoch if cooldown else 0})
 
 
 def _same_but_longer(stored, wanted):
-    """A stored run is this run, shorter or as long, when only `epochs` differs."""
-    return (stored is not None and {k: v for k, v in stored.items() if k != "epochs"}
-            == {k: v for k, v in wanted.items() if k != "epochs"})
+    """A stored run is this run, or its continuation, when only its length differs."""
+    length = ("epochs", "cooldown_steps")
+    return (stored is not None and {k: v for k, v in stored.items() if k not in length}
+            == {k: v for k, v in wanted.items() if k not in length})
 
 
 def block_losses(metrics, per_block):
@@ -127,10 +132,13 @@ def _run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progre
         cfg = run_config(size, blocks, batch_size, seed, base, block_steps)
         metrics = run_or_resume(kind, model_config, cfg, data, run_dir, progress=progress, log=lambda s: None,
                                 workers=workers, backend=backend, same_config=_same_but_longer)
-        metrics = metrics[:cfg.epochs]       # a finished run is read back block by block
-        losses = block_losses(metrics, per_block)
+        losses = block_losses(metrics[:cfg.epochs], per_block)   # a finished run is read back block by block
         if plateaued(losses) or blocks >= MAX_BLOCKS:
             break
+    at_plateau = metrics[cfg.epochs - 1]["test_acc"]
+    cfg = run_config(size, blocks + 1, batch_size, seed, base, block_steps, cooldown=True)
+    metrics = run_or_resume(kind, model_config, cfg, data, run_dir, progress=progress, log=lambda s: None,
+                            workers=workers, backend=backend, same_config=_same_but_longer)
     stored = load_checkpoint(run_dir)["train"]["epoch"]
     if stored > cfg.epochs:
         raise ConfigError(f"{run_dir} holds a longer run ({stored} epochs) than the plateau rule stops at "
@@ -142,13 +150,14 @@ def _run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progre
                                         backend=backend)
     last = metrics[-1]
     row = {"model": name, "train_size": size, "seed": seed, "blocks": blocks,
-           "steps": cfg.epochs * (size // batch_size), "epochs": cfg.epochs, "plateaued": plateaued(losses),
-           "parameters": parameters(run_dir), "test_acc": last["test_acc"], "test_error": 1 - last["test_acc"],
+           "steps": cfg.epochs * (size // batch_size), "cooldown_steps": cfg.cooldown_steps, "epochs": cfg.epochs,
+           "plateaued": plateaued(losses), "parameters": parameters(run_dir), "test_acc_at_plateau": at_plateau,
+           "test_acc": last["test_acc"], "test_error": 1 - last["test_acc"],
            "test_loss": last["test_loss"], "train_acc": train_acc, "train_error": 1 - train_acc,
            "train_loss": train_loss, "train_loss_augmented": last["train_loss"],
            "block_losses": json.dumps([round(v, 5) for v in losses]), "wall_s": last["elapsed_s"]}
-    log(f"{run_dir.name}: {blocks} blocks, {row['steps']} steps{'' if row['plateaued'] else ' (no plateau)'}: "
-        f"test {row['test_acc']:.4f}, train {train_acc:.4f} loss {train_loss:.4f} "
+    log(f"{run_dir.name}: {blocks} blocks{'' if row['plateaued'] else ' (no plateau)'} and a cool-down, "
+        f"{row['steps']} steps: test {at_plateau:.4f} -> {row['test_acc']:.4f}, train {train_acc:.4f} loss {train_loss:.4f} "
         f"({time.perf_counter() - t0:.0f} s this call)")
     return row
 

@@ -30,6 +30,8 @@ def run_or_resume(kind, model_config, cfg, data, run_dir, progress=True, log=pri
     if (run_dir / "last.npz").exists():
         resume = load_checkpoint(run_dir)
         stored = resume["train"].get("train_config")
+        if stored is not None:     # a run stored before a field was added has that field's default
+            stored = type(cfg).from_dict(stored).to_dict()
         ok = (same_config or (lambda a, b: a == b))(stored, cfg.to_dict())
         same_model = resume["model"] == kind and resume["config"] == json.loads(json.dumps(model_config))
         if not ok or not same_model:

@@ -44,6 +44,7 @@ class TrainConfig(Config):
     seed: int = 0                 # weights, data order and augmentation
     train_subset: int = 0         # train on a class-balanced subset of this size (0 = all)
     max_steps: int = 0            # stop after this many steps, mid-epoch if need be (0 = no limit)
+    cooldown_steps: int = 0       # the last this many steps scale the rate down linearly to ~0
     eval_batch_size: int = 500    # images per forward pass when evaluating
     eval_every: int = 1           # evaluate on the test set every this many epochs (and the last)
     dynamics_steps: int = 8       # steps per epoch sampled for dynamics.jsonl (0 = no dynamics)
@@ -54,12 +55,14 @@ class TrainConfig(Config):
         if not 0 <= self.cutmix <= 1:
             raise ConfigError(f"cutmix={self.cutmix!r} must be a share of the images, in [0, 1]")
         for name in ("lr", "min_lr", "warmup_epochs", "weight_decay", "shift", "rotate", "scale",
-                     "clip_grad", "train_subset", "max_steps", "dynamics_steps"):
+                     "clip_grad", "train_subset", "max_steps", "dynamics_steps", "cooldown_steps"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.number)) and value >= 0 and math.isfinite(value)):
                 raise ConfigError(f"{name}={value!r} must be a number >= 0")
-        if isinstance(self.dynamics_steps, bool) or not isinstance(self.dynamics_steps, (int, np.integer)):
-            raise ConfigError(f"dynamics_steps={self.dynamics_steps!r} must be a whole number of steps >= 0")
+        for name in ("dynamics_steps", "cooldown_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ConfigError(f"{name}={value!r} must be a whole number of steps >= 0")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing={self.label_smoothing!r} must be in [0, 1)")
         if self.min_lr > self.lr:
@@ -271,6 +274,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                 xb, yb = normalize(images[sl]), labels[sl]
                 step = epoch * steps_per_epoch + i
                 optimizer.lr = lr_at(step, total_steps, cfg.lr, warmup_steps, cfg.min_lr)
+                if cfg.cooldown_steps:          # 1 until the cool-down, then (steps left) / cooldown_steps
+                    optimizer.lr *= min(1.0, (total_steps - step) / cfg.cooldown_steps)
                 logits = net.forward(xb)
                 loss = loss_fn.forward(logits, yb)
                 if not math.isfinite(loss):
