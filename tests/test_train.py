@@ -361,6 +361,8 @@ def test_user_errors_are_the_package_error_type():
         TrainConfig(dynamics_steps=2.5)
     with pytest.raises(ConfigError, match="dynamics_steps=-1 must be a number >= 0"):
         TrainConfig(dynamics_steps=-1)
+    with pytest.raises(ConfigError, match="cooldown_steps=True must be a whole number of steps >= 0"):
+        TrainConfig(cooldown_steps=True)
     assert isinstance(ConfigError("x"), ValueError)     # what a library user would catch
 
 
