@@ -139,6 +139,9 @@ def build_parser():
                    help="passes over the training set per run, the same for every run (default 2)")
     g.add_argument("--images", type=positive_int, default=None,
                    help="test images the attention is measured on (default 500)")
+    g.add_argument("--longer", default="",
+                   help="comma-separated run folders of ViTs trained longer than the budget (e.g. runs/default), "
+                        "measured the same way to see whether the budget decided the result")
     g = p.add_argument_group("rollout")
     g.add_argument("--checkpoints", default=None,
                    help="comma-separated checkpoints or run folders (default: runs/default and the "
@@ -450,7 +453,9 @@ def _experiment_attention_distance(args, data, out):
     epochs = args.epochs or (1 if args.quick else EPOCHS)
     train_runs(data, out, patches=patches, epochs=epochs, train_size=256 if args.quick else 0,
                progress=not args.no_progress, workers=args.workers, backend=args.backend)
-    result = analyze_runs(data, out, patches=patches, images=args.images or (20 if args.quick else 500))
+    longer = [c.strip() for c in args.longer.split(",") if c.strip()]
+    result = analyze_runs(data, out, patches=patches, images=args.images or (20 if args.quick else 500),
+                          longer=longer)
     with open(out / "attention_distance.csv", newline="") as f:
         per_head = list(csv.DictReader(f))
     _save(plot_distance_grids(result, per_head), out / "attention_distance.png")
@@ -460,6 +465,10 @@ def _experiment_attention_distance(args, data, out):
               f"{r['local_heads']:>5} {r['wide_heads_by_layer'][0]:>7}  "
               + " ".join(f"{v:.1f}" for v in r["layer_mean_px"])
               + f"   (uniform {r['baselines_px']['uniform']:.1f}, ink {r['baselines_px']['ink']:.1f})")
+    for r in result["longer_runs"]:
+        print(f"{r['checkpoint']} (patch {r['patch']}, {r['epochs']} epochs, {100 * r['test_acc']:.2f}%): "
+              f"{r['trend']}, {r['local_heads']} local heads, mean px by layer "
+              + " ".join(f"{v:.1f}" for v in r["layer_mean_px"]))
 
 
 def _experiment_rollout(args, data, out):

@@ -183,6 +183,22 @@ def test_cli_attention_distance_quick_writes_its_table_summary_and_figure(attent
     with open(out / "attention_distance.csv") as f:
         assert len(list(csv.DictReader(f))) == 6 * TINY_VIT["depth"] * TINY_VIT["heads"]   # a row per head
     assert all((out / f"p{p}-{a}" / "last.npz").exists() for p in (7, 4, 2) for a in ("none", "cutmix"))
+    assert result["longer_runs"] == []
+
+
+def test_cli_attention_distance_measures_longer_runs_the_same_way(attention_distance_run, mnist_dir):
+    code, out = attention_distance_run
+    assert code == 0
+    from numpyvit.experiments import attention_distance as ad
+    # a second call trains nothing (every run is done) and measures an extra run beside them
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ad, "ViTConfig", lambda patch_size: ViTConfig(patch_size=patch_size, **TINY_VIT))
+        assert experiment("attention-distance", out, mnist_dir, "--longer", str(out / "p4-none")) == 0
+    result = json.loads((out / "attention_distance.json").read_text())
+    (extra,) = result["longer_runs"]
+    same = next(r for r in result["runs"] if (r["patch"], r["augmentation"]) == (4, "none"))
+    assert extra["checkpoint"] == str(out / "p4-none")
+    assert extra["layer_mean_px"] == same["layer_mean_px"] and extra["epochs"] == same["epochs"]
 
 
 def test_cli_rollout_quick_on_the_attention_distance_checkpoints(attention_distance_run, mnist_dir, tmp_path):

@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..insight.analysis import INK_LEVEL, attention_maps, distance_baselines, ink_patches, mean_attention_distance
 from ..models.resnet import ResNetConfig, receptive_fields
 from ..models.vit import ViTConfig
-from ..training.checkpoint import load_model
+from ..training.checkpoint import load_checkpoint, load_model
 from ..training.data import normalize
 from ..training.trainer import TrainConfig
 from .runs import run_or_resume
@@ -130,32 +130,40 @@ def analyze_run(model, raw_images, image_size=28):
     return dist, summary
 
 
-def analyze_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, images=500, log=print):
+def _measure(run_dir, raw):
+    """(the run's model, its per-head distances, its summary with accuracy and budget)."""
+    if not (Path(run_dir) / "last.npz").exists():
+        raise ConfigError(f"{run_dir} has no trained run: train it first")
+    model = load_model(run_dir)
+    dist, summary = analyze_run(model, raw)
+    last = load_checkpoint(run_dir)["train"]["metrics"][-1]
+    return model, dist, {"patch": model.config.patch_size, "grid": model.patch_embed.grid,
+                         "epochs": last["epoch"], "test_acc": last["test_acc"],
+                         "train_wall_s": last["elapsed_s"], **summary}
+
+
+def analyze_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, images=500, longer=(),
+                 log=print):
     """Read every finished run, measure it and write attention_distance.csv (one row per head)
     and attention_distance.json (per run: accuracy, budget, baselines, trend, local and wide
-    heads; the ResNet reference; the rules). Returns the JSON's dict."""
+    heads; the ResNet reference; the rules). `longer`: run folders of ViTs trained longer than
+    the budget (e.g. the default run), measured the same way into the JSON's "longer_runs", to
+    see whether the budget decided the result. Returns the JSON's dict."""
     out_dir = Path(out_dir)
     raw = data[2][:images]
     rows, runs = [], []
     for p in patches:
         for aug in augmentations:
             run_dir = out_dir / run_name(p, aug)
-            if not (run_dir / "last.npz").exists():
-                raise ConfigError(f"{run_dir} has no trained run: train it first")
             t0 = time.perf_counter()
-            model = load_model(run_dir)
-            dist, summary = analyze_run(model, raw)
-            metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-            last = metrics[-1]
-            runs.append({"patch": p, "grid": model.patch_embed.grid, "augmentation": aug,
-                         "epochs": last["epoch"], "test_acc": last["test_acc"],
-                         "train_wall_s": last["elapsed_s"], **summary})
+            _, dist, summary = _measure(run_dir, raw)
+            runs.append({"augmentation": aug, **summary})
             for l in range(dist.shape[0]):
                 for k in range(dist.shape[1]):
                     rows.append({"patch": p, "augmentation": aug, "layer": l + 1, "head": k + 1,
                                  "distance_px": round(float(dist[l, k]), 4),
                                  "fraction_of_width": round(float(dist[l, k]) / 28, 4)})
-            log(f"{run_dir.name}: acc {last['test_acc']:.4f}, {summary['trend']} with depth, "
+            log(f"{run_dir.name}: acc {summary['test_acc']:.4f}, {summary['trend']} with depth, "
                 f"{summary['local_heads']} local heads ({time.perf_counter() - t0:.0f} s)")
     epochs = sorted({r["epochs"] for r in runs})
     result = {"images": len(raw), "budget": f"{'/'.join(map(str, epochs))} epochs of the training images per run",
@@ -163,7 +171,8 @@ def analyze_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, im
                         "local_head": f"distance < {LOCAL} x uniform", "wide_head": f"distance >= {WIDE} x uniform",
                         "trend": "Spearman rho of layer means with depth >= 0.6 (<= -0.6) and last - first > "
                                  "1.4 px (< -1.4 px), i.e. 5% of the image width"},
-              "resnet": resnet_reference(), "runs": runs}
+              "resnet": resnet_reference(), "runs": runs,
+              "longer_runs": [{"checkpoint": str(path), **_measure(path, raw)[2]} for path in longer]}
     _write_csv(out_dir / "attention_distance.csv", rows)
     _write_json(out_dir / "attention_distance.json", result)
     return result
