@@ -481,12 +481,15 @@ def plot_data_scale(summary, train_summary=None):
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain = FuncFormatter(lambda v, _: f"{v:g}")       # 0.5, 1, 2 rather than 5x10^-1
+    none = FuncFormatter(lambda v, _: "")
+    low, high = ax.get_ylim()
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(plain)
-        axis.set_minor_formatter(plain if axis is ax.yaxis else FuncFormatter(lambda v, _: ""))
+        # within a decade there are no major ticks to read, so label the minor ones
+        axis.set_minor_formatter(plain if axis is ax.yaxis and high / low < 10 else none)
     ax.set_xlabel("training images (class-balanced subset of MNIST)")
-    ax.set_ylabel("test error (%)")
-    ax.set_title(f"test error against training-set size ({seeds} seed{'s' if seeds > 1 else ''}"
+    ax.set_ylabel("error (%)" if train_summary else "test error (%)")
+    ax.set_title(f"error against training-set size ({seeds} seed{'s' if seeds > 1 else ''}"
                  f"{', range shaded' if seeds > 1 else ''})")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
