@@ -129,6 +129,8 @@ def build_parser():
                    help="tiny budgets (a few steps on a few hundred images): checks that it runs, nothing more")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--images", type=positive_int, default=None,
+                   help="test images measured (default: attention-distance 500, rollout 5000)")
     g = p.add_argument_group("data-scale")
     g.add_argument("--sizes", default="1000,4000,15000,60000", help="training-set sizes, comma-separated")
     g.add_argument("--models", default=None, help="comma-separated model names (default: all of them)")
@@ -137,8 +139,6 @@ def build_parser():
     g.add_argument("--patches", default="7,4,2", help="patch sizes, comma-separated (default 7,4,2)")
     g.add_argument("--epochs", type=positive_int, default=None,
                    help="passes over the training set per run, the same for every run (default 2)")
-    g.add_argument("--images", type=positive_int, default=None,
-                   help="test images the attention is measured on (default 500)")
     g.add_argument("--longer", default="",
                    help="comma-separated run folders of ViTs trained longer than the budget (e.g. runs/default), "
                         "measured the same way to see whether the budget decided the result")
@@ -370,7 +370,7 @@ def analysis_numbers(model, raw, distances, sim, ratios):
         "distance_baselines_px": (base := analysis.distance_baselines(ink, cfg.patch_size, grid)),
         "heads": int(distances.size),
         "heads_below_ink": int((distances < base["ink"]).sum()),
-        "heads_local": int((distances < 0.5 * base["uniform"]).sum()),   # under half of uniform's distance
+        "heads_local": int((distances < analysis.LOCAL_SHARE * base["uniform"]).sum()),
         "pos_embed": {"trained": {**analysis.neighbour_similarity_summary(sim), **analysis.row_column_similarity(sim)},
                       "untrained": {**analysis.neighbour_similarity_summary(u_sim),
                                     **analysis.row_column_similarity(u_sim)}},
@@ -437,7 +437,7 @@ def _experiment_data_scale(args, data, out):
                       block_steps=4 if args.quick else None)
     table = summarize(rows)
     _save(plot_data_scale(table, summarize(rows, "train_error")), out / "data_scale.png")
-    print(f"\ntest accuracy (mean over seeds), each run trained until its training loss plateaued")
+    print("\ntest accuracy (mean over seeds), each run trained until its training loss plateaued")
     print(f"{'train size':>10} " + " ".join(f"{m:>8}" for m in table))
     for n in sorted({int(r["train_size"]) for r in rows}):
         print(f"{n:>10} " + " ".join(f"{100 * (1 - table[m][n][0]):>7.2f}%" for m in table))

@@ -3,7 +3,7 @@ experiments write (docs/figures/*.json, *.csv), and quote them right.
 
 A quoted number carries its source as an HTML comment right after it, invisible on a code
 host: `99.37%<!-- an.test_acc -->` is analysis.json's test_acc as a percentage, to the
-decimals shown. Keys are the files' fields as dotted paths (see result_values). A number in
+decimals shown (" min" shows seconds as minutes). Keys are the files' fields as dotted paths (see result_values). A number in
 those sections without a tag must be one of the few structural facts in STRUCTURAL (a
 citation, a configuration), so a sentence cannot slip a number past the check.
 """
@@ -21,7 +21,8 @@ README = ROOT / "README.md"
 # the sections whose numbers come from the result files: from each heading to the next "## "
 SECTIONS = ("## What did the ViT learn?", "## Testing the paper's claims")
 
-TAG = re.compile(r"(?P<text>[-−+]?\d+(?:,\d{3})*(?:\.\d+)?|[A-Za-z]+)(?P<unit>%|x|×| px)?<!-- (?P<key>[\w.\-]+) -->")
+TAG = re.compile(r"(?P<text>[-−+]?\d+(?:,\d{3})*(?:\.\d+)?|[A-Za-z]+)(?P<unit>%|x|×| px| min)?<!-- (?P<key>[\w.\-]+) -->")
+SCALE = {"%": 100, " min": 1 / 60}   # a fraction shown as a percentage; seconds shown as minutes
 NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
 
 # Untagged numbers allowed in those sections: the paper's sections, figures and year; the
@@ -52,7 +53,7 @@ def result_values(figures=FIGURES):
     """Every quotable value in the result files, by key:
     an.*  analysis.json (the default run, `python -m numpyvit analyze`)
     ro.p<patch>.*  rollout.json's model with that patch size
-    ad.p<patch>.<augmentation>.*, ad.resnet.*  attention_distance.json
+    ad.p<patch>.<augmentation>.*, ad.resnet.*, ad.longer.<i>.*  attention_distance.json
     ds.<model>.<size>.<column>  data_scale_results.csv, the mean over seeds (.s<seed>: one
         seed), and ds.<model>.<size>.error_ratio: that model's mean test error over the ResNet's
     """
@@ -64,6 +65,7 @@ def result_values(figures=FIGURES):
     for r in ad["runs"]:
         _flatten(f"ad.p{r['patch']}.{r['augmentation']}", r, values)
     _flatten("ad.resnet", ad["resnet"], values)
+    _flatten("ad.longer", ad["longer_runs"], values)
     _flatten("ad.images", ad["images"], values)
     with open(figures / "data_scale_results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -115,7 +117,7 @@ def check_tags(text, values):
                 problems.append(f"{key}: README says {shown!r}, the file {value!r}")
             continue
         number = float(shown.replace(",", "").replace("−", "-"))
-        scale = 100 if unit == "%" else 1
+        scale = SCALE.get(unit, 1)
         decimals = len(shown.split(".")[1]) if "." in shown else 0
         if abs(number - float(value) * scale) > 0.5 * 10 ** -decimals + 1e-9:
             problems.append(f"{key}: README says {shown}{unit or ''}, the file {float(value) * scale:.6g}")
@@ -148,12 +150,12 @@ def test_no_number_in_those_sections_goes_untagged():
 
 # --- the checks can fail --------------------------------------------------------------------
 def test_a_wrong_or_unknown_tagged_number_is_caught():
-    values = {"a.acc": 0.9937, "a.n": 12, "a.trend": "flat", "a.px": 13.104}
-    good = "99.37%<!-- a.acc --> and 12<!-- a.n --> heads, flat<!-- a.trend -->, 13.1 px<!-- a.px -->"
-    assert check_tags(good, values) == (4, [])
+    values = {"a.acc": 0.9937, "a.n": 12, "a.trend": "flat", "a.px": 13.104, "a.s": 1526.0}
+    good = "99.37%<!-- a.acc --> and 12<!-- a.n --> heads, flat<!-- a.trend -->, 13.1 px<!-- a.px -->, 25.4 min<!-- a.s -->"
+    assert check_tags(good, values) == (5, [])
     for bad, what in (("99.38%<!-- a.acc -->", "a.acc"), ("99.4<!-- a.acc -->", "a.acc"),
                       ("13<!-- a.n -->", "a.n"), ("grows<!-- a.trend -->", "a.trend"),
-                      ("1<!-- a.missing -->", "no such value")):
+                      ("1526 min<!-- a.s -->", "a.s"), ("1<!-- a.missing -->", "no such value")):
         _, problems = check_tags(bad, values)
         assert problems and what in problems[0], (bad, problems)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..insight.analysis import INK_LEVEL, attention_maps, distance_baselines, ink_patches, mean_attention_distance
+from ..insight.analysis import INK_LEVEL, LOCAL_SHARE, attention_maps, distance_baselines, ink_patches, mean_attention_distance
 from ..models.resnet import ResNetConfig, receptive_fields
 from ..models.vit import ViTConfig
 from ..training.checkpoint import load_checkpoint, load_model
@@ -37,7 +37,6 @@ from .runs import run_or_resume
 PATCHES = (7, 4, 2)                   # 4x4, 7x7 and 14x14 grids
 AUGMENTATIONS = ("none", "cutmix")
 EPOCHS = 3                            # the budget every run gets: 3 x 60k training images
-LOCAL = 0.5                           # a head is local when its distance is under half of uniform attention's
 WIDE = 0.9                            # a head looks across the image when at 90% or more of uniform's
 
 
@@ -115,7 +114,7 @@ def analyze_run(model, raw_images, image_size=28):
     base = distance_baselines(ink_patches(raw_images, p), p, g)
     layer_means = dist.mean(axis=1)
     trend, rho = depth_trend(layer_means, min_change=0.05 * image_size)
-    local = dist < LOCAL * base["uniform"]
+    local = dist < LOCAL_SHARE * base["uniform"]
     wide = dist >= WIDE * base["uniform"]
     summary = {
         "baselines_px": base,
@@ -168,7 +167,7 @@ def analyze_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, im
     epochs = sorted({r["epochs"] for r in runs})
     result = {"images": len(raw), "budget": f"{'/'.join(map(str, epochs))} epochs of the training images per run",
               "rules": {"ink_patch": f"mean raw intensity > {INK_LEVEL:g} of 255",
-                        "local_head": f"distance < {LOCAL} x uniform", "wide_head": f"distance >= {WIDE} x uniform",
+                        "local_head": f"distance < {LOCAL_SHARE} x uniform", "wide_head": f"distance >= {WIDE} x uniform",
                         "trend": "Spearman rho of layer means with depth >= 0.6 (<= -0.6) and last - first > "
                                  "1.4 px (< -1.4 px), i.e. 5% of the image width"},
               "resnet": resnet_reference(), "runs": runs,

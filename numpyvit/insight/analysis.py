@@ -23,6 +23,7 @@ import numpy as np
 
 HEAD_FUSIONS = ("mean", "max", "min")
 INK_LEVEL = 0.1 * 255   # a patch holds ink when its mean raw intensity is above 10% of white
+LOCAL_SHARE = 0.5       # a head is local when it attends closer than half of uniform attention
 
 
 def attention_maps(model, images, batch_size=256):
