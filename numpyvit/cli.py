@@ -423,6 +423,7 @@ def cmd_experiment(args):
 
 
 def _experiment_data_scale(args, data, out):
+    import csv
     from .experiments.data_scale import DEFAULT_MODELS, MODELS, data_scale, error_ratios, summarize
     from .insight.plots import plot_data_scale
     models = tuple(m.strip() for m in (args.models or ",".join(DEFAULT_MODELS)).split(",") if m.strip())
@@ -432,12 +433,14 @@ def _experiment_data_scale(args, data, out):
     sizes, seeds = _int_list(args.sizes, "--sizes"), _int_list(args.seeds, "--seeds")
     if args.quick:
         sizes, seeds = tuple(min(s, 256) for s in sizes[:2]), seeds[:1]
-    rows = data_scale(data, out, sizes=sorted(set(sizes)), models=models, seeds=seeds,
-                      progress=not args.no_progress, workers=args.workers, backend=args.backend,
-                      block_steps=4 if args.quick else None)
+    data_scale(data, out, sizes=sorted(set(sizes)), models=models, seeds=seeds, progress=not args.no_progress,
+               workers=args.workers, backend=args.backend, block_steps=4 if args.quick else None)
+    with open(out / "results.csv", newline="") as f:       # every run in the folder, this call's and earlier ones
+        rows = list(csv.DictReader(f))
     table = summarize(rows)
     _save(plot_data_scale(table, summarize(rows, "train_error")), out / "data_scale.png")
-    print("\ntest accuracy (mean over seeds), each run trained until its training loss plateaued")
+    print(f"\ntest accuracy (mean over seeds) of the {len(rows)} runs in {out / 'results.csv'}, each trained "
+          f"until its training loss plateaued")
     print(f"{'train size':>10} " + " ".join(f"{m:>8}" for m in table))
     for n in sorted({int(r["train_size"]) for r in rows}):
         print(f"{n:>10} " + " ".join(f"{100 * (1 - table[m][n][0]):>7.2f}%" for m in table))
