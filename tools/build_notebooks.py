@@ -32,7 +32,8 @@ NOTEBOOKS = [
     "04_backprop_by_hand",
     "05_training_a_vit_on_mnist",
     "06_what_did_the_vit_learn",
-    "08_your_turn",          # exercises, suggested after 04 (07 is taken by a notebook to come)
+    "07_testing_the_papers_claims",
+    "08_your_turn",          # exercises, suggested right after 04
 ]
 
 # The first code cell of every notebook: inline PNG figures at a moderate resolution (the
