@@ -18,21 +18,20 @@ analysis reads the finished checkpoints.
 
 Shape legend: L layers, h heads, B images, P patches, g grid side (P = g*g), p patch size.
 """
-import csv
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..insight.analysis import INK_LEVEL, LOCAL_SHARE, attention_maps, distance_baselines, ink_patches, mean_attention_distance
+from ..insight.analysis import (INK_LEVEL, LOCAL_SHARE, attention_maps, distance_baselines, ink_patches,
+                                mean_attention_distance)
 from ..models.resnet import ResNetConfig, receptive_fields
 from ..models.vit import ViTConfig
 from ..training.checkpoint import load_checkpoint, load_model
 from ..training.data import normalize
 from ..training.trainer import TrainConfig
-from .runs import run_or_resume
+from .runs import run_or_resume, write_csv, write_json
 
 PATCHES = (7, 4, 2)                   # 4x4, 7x7 and 14x14 grids
 AUGMENTATIONS = ("none", "cutmix")
@@ -172,21 +171,7 @@ def analyze_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, im
                                  "1.4 px (< -1.4 px), i.e. 5% of the image width"},
               "resnet": resnet_reference(), "runs": runs,
               "longer_runs": [{"checkpoint": str(path), **_measure(path, raw)[2]} for path in longer]}
-    _write_csv(out_dir / "attention_distance.csv", rows)
-    _write_json(out_dir / "attention_distance.json", result)
+    write_csv(out_dir / "attention_distance.csv", rows, list(rows[0]))
+    write_json(out_dir / "attention_distance.json", result)
     return result
 
-
-def _write_csv(path, rows):
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-
-
-def _write_json(path, obj):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    tmp.replace(path)

@@ -34,7 +34,7 @@ from ..models.registry import config_class
 from ..training.checkpoint import load_checkpoint, load_model
 from ..training.data import class_balanced_subset, normalize
 from ..training.trainer import TrainConfig, evaluate
-from .runs import parameters, run_or_resume
+from .runs import parameters, run_or_resume, write_csv
 
 DEFAULT_SIZES = (1000, 4000, 15000, 60000)
 # name -> (model kind, config fields over that kind's defaults)
@@ -172,13 +172,8 @@ def write_results(path, rows):
         with open(path, newline="") as f:
             table = {key(r): r for r in csv.DictReader(f) if set(FIELDS) <= set(r)}
     table.update({key(r): r for r in rows})
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(table[k] for k in sorted(table, key=lambda k: (k[2], k[1], list(MODELS).index(k[0])
-                                                                        if k[0] in MODELS else 99)))
-    tmp.replace(path)
+    order = lambda k: (k[2], k[1], list(MODELS).index(k[0]) if k[0] in MODELS else 99)
+    write_csv(path, [table[k] for k in sorted(table, key=order)], FIELDS)
 
 
 def summarize(rows, key="test_error"):

@@ -14,7 +14,6 @@ patches blanked to the background).
 
 Shape legend: B images, g grid side, P = g*g patches.
 """
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from ..errors import ConfigError
 from ..insight.analysis import INK_LEVEL, deletion_curve, ink_per_patch, rollout_controls, rollout_maps_for_model
 from ..training.checkpoint import load_model
 from ..training.data import normalize
+from .runs import write_json
 
 FRACTIONS = (0, 1 / 16, 2 / 16, 3 / 16, 4 / 16, 6 / 16, 8 / 16)   # of the patches blanked
 ORDERS = ("high", "random", "low", "ink")
@@ -89,7 +89,5 @@ def rollout_experiment(data, checkpoints, out_dir, images=5000, log=print):
             f"blanking {d['k'][-1]} patches: high {d['high'][-1]:.3f}, random {d['random'][-1]:.3f}, "
             f"low {d['low'][-1]:.3f}, ink {d['ink'][-1]:.3f}")
     result = {"images": len(raw), "ink_patch": f"mean raw intensity > {INK_LEVEL:g} of 255", "models": models}
-    tmp = out_dir / "rollout.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(out_dir / "rollout.json")
+    write_json(out_dir / "rollout.json", result)
     return result, details

@@ -4,6 +4,7 @@ Every run is an ordinary run folder (see training/trainer.py), so an experiment 
 point continues where it stopped, and a finished run is read back rather than trained again.
 A folder that holds a run with another config is an error, never silently overwritten.
 """
+import csv
 import json
 import time
 
@@ -53,3 +54,20 @@ def run_or_resume(kind, model_config, cfg, data, run_dir, progress=True, log=pri
 def parameters(run_dir):
     """The parameter count train() wrote into the run's config.json."""
     return json.loads((run_dir / "config.json").read_text())["parameters"]
+
+
+def write_json(path, obj):
+    """Write a result file atomically: a reader never sees it half written."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def write_csv(path, rows, fields):
+    """Write rows (dicts) as a CSV with these columns, atomically; keys not in fields are left out."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
