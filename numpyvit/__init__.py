@@ -36,7 +36,7 @@ from .training.checkpoint import CheckpointError, load_checkpoint, load_model, s
 from .training.data import class_balanced_subset, iterate_batches, normalize, synthetic_digits
 from .training.dynamics import TrainingDynamics, attention_entropy, parameter_group
 from .training.mnist import DownloadError, load_mnist
-from .training.optim import SGD, AdamW, clip_grad_norm, lr_at
+from .training.optim import SGD, AdamW, WeightAverage, clip_grad_norm, lr_at
 from .training.parallel import DataParallel
 from .training.trainer import PRESETS, TrainConfig, TrainingDiverged, evaluate, train
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from numpyvit.layers.linear import Linear
-from numpyvit.training.optim import SGD, AdamW, clip_grad_norm, lr_at, no_weight_decay
+from numpyvit.training.optim import SGD, AdamW, WeightAverage, clip_grad_norm, lr_at, no_weight_decay
 
 
 def linear_with_grads(w, b, gw, gb):
@@ -108,3 +108,49 @@ def test_clip_grad_norm_scales_to_the_max_norm_and_keeps_direction():
     np.testing.assert_allclose(layer.grads["weight"], [[0.6, 0.0]], rtol=1e-6)
     np.testing.assert_allclose(layer.grads["bias"], [0.8], rtol=1e-6)
     assert clip_grad_norm(layer, 10.0) == pytest.approx(1.0, rel=1e-5)     # below: untouched
+
+
+# --- the weight average ---------------------------------------------------------------------------
+def test_weight_average_follows_its_recurrence_with_the_ramped_decay():
+    layer = linear_with_grads([[1.0, -2.0]], [0.5], [[0.0, 0.0]], [0.0])
+    average = WeightAverage(layer, decay=0.5)
+    expected = np.array([1.0, -2.0])
+    for t, new in enumerate([[3.0, 0.0], [5.0, 4.0], [-1.0, 2.0]]):
+        layer.params["weight"][0] = new
+        average.update()
+        d = min(0.5, (1 + t) / (10 + t))        # 0.1, 0.18..., then capped at 0.5 from t = 8
+        expected = d * expected + (1 - d) * np.array(new)
+        np.testing.assert_allclose(average.average["weight"][0], expected, rtol=1e-12)
+    assert average.updates == 3
+    # the bias never moved, so its average did not either
+    assert average.average["bias"][0] == 0.5
+
+
+def test_weight_average_applied_swaps_the_weights_in_and_back_even_on_error():
+    layer = linear_with_grads([[1.0, -2.0]], [0.5], [[0.0, 0.0]], [0.0])
+    average = WeightAverage(layer, decay=0.9)
+    layer.params["weight"][...] = [[7.0, 7.0]]
+    with pytest.raises(RuntimeError, match="inside"):
+        with average.applied():
+            np.testing.assert_array_equal(layer.params["weight"], [[1.0, -2.0]])   # the average
+            raise RuntimeError("inside")
+    np.testing.assert_array_equal(layer.params["weight"], [[7.0, 7.0]])            # its own again
+
+
+def test_weight_average_state_round_trips_and_rejects_a_wrong_shape():
+    layer = linear_with_grads([[1.0, -2.0]], [0.5], [[0.0, 0.0]], [0.0])
+    average = WeightAverage(layer, decay=0.9)
+    layer.params["weight"][...] = [[3.0, 3.0]]
+    average.update()
+    other = WeightAverage(linear_with_grads([[0.0, 0.0]], [0.0], [[0.0, 0.0]], [0.0]), decay=0.9)
+    other.load_state_dict(average.state_dict())
+    assert other.updates == 1
+    np.testing.assert_array_equal(other.average["weight"], average.average["weight"])
+    with pytest.raises(ValueError, match="weight average 'weight' has shape"):
+        other.load_state_dict({**average.state_dict(), "weight": np.zeros((2, 2))})
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
+def test_weight_average_decay_outside_0_1_is_refused(decay):
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\)"):
+        WeightAverage(linear_with_grads([[1.0]], [0.0], [[0.0]], [0.0]), decay=decay)

@@ -532,3 +532,42 @@ def test_cutmix_training_resumes_mid_epoch_bit_for_bit(data, uninterrupted, tmp_
     drop = {"epoch_s", "elapsed_s", "img_per_s"}
     assert ([{k: v for k, v in m.items() if k not in drop} for m in resumed_metrics]
             == [{k: v for k, v in m.items() if k not in drop} for m in metrics])
+
+
+# --- the weight average (TrainConfig.ema) ----------------------------------------------------------
+def test_an_ema_run_reports_and_returns_the_averaged_weights_and_keeps_both(data, tmp_path):
+    model, metrics = train("vit", SMALL, small_train_config(ema=0.9), data, tmp_path, progress=False,
+                           log=lambda s: None, workers=2)
+    last = metrics[-1]
+    assert {"unaveraged_test_acc", "unaveraged_test_loss"} <= set(last)
+    assert last["test_loss"] != last["unaveraged_test_loss"]           # two different models were scored
+    averaged, own = load_model(tmp_path), load_model(tmp_path, averaged=False)
+    for name, value in model.state_dict().items():
+        assert np.array_equal(value, averaged.state_dict()[name]), name
+    assert any(not np.array_equal(v, own.state_dict()[k]) for k, v in averaged.state_dict().items())
+    assert int(load_checkpoint(tmp_path)["average"]["updates"]) == 16   # 2 epochs of 8 steps
+
+
+def test_an_ema_run_resumes_mid_epoch_with_its_average_bit_for_bit(data, tmp_path, monkeypatch):
+    # the average is training state like AdamW's moments: a resumed run that restarted it from
+    # the current weights would end with a different model
+    config = small_train_config(ema=0.9)
+    whole, metrics = train("vit", SMALL, config, data, tmp_path / "a", progress=False, log=lambda s: None, workers=1)
+    stop_interrupting = interrupt_at(monkeypatch, 11)     # epoch 2, step 3 of 8
+    with pytest.raises(KeyboardInterrupt):
+        train("vit", SMALL, config, data, tmp_path / "b", progress=False, log=lambda s: None, workers=1)
+    stop_interrupting()
+    ckpt = load_checkpoint(tmp_path / "b")
+    assert int(ckpt["average"]["updates"]) == 12         # the interrupted step finishes first
+    resumed, resumed_metrics = train("vit", SMALL, config, data, tmp_path / "b", resume=ckpt, progress=False,
+                                     log=lambda s: None, workers=1)
+    for name, value in weights(whole).items():
+        assert np.array_equal(value, weights(resumed)[name]), name
+    assert resumed_metrics[-1]["test_loss"] == metrics[-1]["test_loss"]
+
+
+@pytest.mark.parametrize("ema", [1.0, -0.1])
+def test_an_ema_decay_outside_0_1_is_a_config_error_naming_ema(ema):
+    from numpyvit.errors import ConfigError
+    with pytest.raises(ConfigError, match=rf"ema={ema} must be a decay in \[0, 1\)"):
+        TrainConfig(ema=ema)

@@ -3,6 +3,8 @@
 Keys:
   <state_dict name>      every model tensor under its timm name ('blocks.0.attn.qkv.weight')
   optim.<slot>.<name>    optimiser state (AdamW's m and v), optim.steps
+  average.<name>         the weight average, when the run keeps one (TrainConfig.ema),
+                         and average.updates
   meta.format            'numpyvit-checkpoint-1'
   meta.model             'vit' or 'resnet'
   meta.config            the model config as a JSON string
@@ -27,12 +29,15 @@ class CheckpointError(UsageError, ValueError):
     """A file that is missing, unreadable or not a numpyvit checkpoint."""
 
 
-def save_checkpoint(path, model, optimizer=None, train_state=None):
-    """Write model (+ optimiser, + JSON-able training state) to `path` atomically."""
+def save_checkpoint(path, model, optimizer=None, train_state=None, average=None):
+    """Write model (+ optimiser, + JSON-able training state, + a WeightAverage) to `path`
+    atomically."""
     path = Path(path)
     arrays = dict(model.state_dict())
     if optimizer is not None:
         arrays.update((f"optim.{k}", v) for k, v in optimizer.state_dict().items())
+    if average is not None:
+        arrays.update((f"average.{k}", v) for k, v in average.state_dict().items())
     arrays["meta.format"] = np.array(FORMAT)
     arrays["meta.model"] = np.array(model_kind(model))
     arrays["meta.config"] = np.array(json.dumps(model.config.to_dict()))
@@ -61,7 +66,8 @@ def _umask():
 
 def load_checkpoint(path):
     """Read a checkpoint: returns a dict with 'model' (kind), 'config' (dict), 'state'
-    (model tensors), 'optim' (optimiser state) and 'train' (dict)."""
+    (model tensors), 'optim' (optimiser state), 'average' (the weight average's state, {} if
+    the run kept none) and 'train' (dict)."""
     path = Path(path)
     if path.is_dir():
         path = path / "last.npz"
@@ -82,17 +88,25 @@ def load_checkpoint(path):
         "model": str(data["meta.model"]),
         "config": json.loads(str(data["meta.config"])),
         "train": json.loads(str(data["meta.train"])),
-        "state": {k: v for k, v in data.items() if not k.startswith(("meta.", "optim."))},
+        "state": {k: v for k, v in data.items() if not k.startswith(("meta.", "optim.", "average."))},
         "optim": {k[len("optim."):]: v for k, v in data.items() if k.startswith("optim.")},
+        "average": {k[len("average."):]: v for k, v in data.items() if k.startswith("average.")},
     }
 
 
-def load_model(path, dtype=np.float32):
-    """The trained model stored in a checkpoint (or a run folder's last.npz), in eval mode."""
+def load_model(path, dtype=np.float32, averaged=True):
+    """The trained model stored in a checkpoint (or a run folder's last.npz), in eval mode.
+
+    A run that kept a weight average (TrainConfig.ema) reports the average's accuracy, so
+    that is the model returned; averaged=False gives the optimiser's own last weights.
+    """
     ckpt = load_checkpoint(path)
     try:
         model = build_model(ckpt["model"], ckpt["config"], dtype=dtype)
-        model.load_state_dict(ckpt["state"])
+        state = dict(ckpt["state"])
+        if averaged and ckpt["average"]:     # the averaged parameters over the trained ones
+            state.update((k, v) for k, v in ckpt["average"].items() if k != "updates")
+        model.load_state_dict(state)
     except (KeyError, ValueError) as e:     # an unknown kind, a config or weights that do not fit
         raise CheckpointError(f"{ckpt['path']}: its model cannot be rebuilt from the stored kind, "
                               f"config and weights: {e}") from None

@@ -23,7 +23,7 @@ from .augment import augment, cutmix
 from .checkpoint import save_checkpoint
 from .data import class_balanced_subset, normalize
 from .dynamics import TrainingDynamics
-from .optim import AdamW, clip_grad_norm, lr_at
+from .optim import AdamW, WeightAverage, clip_grad_norm, lr_at
 from .parallel import DataParallel, available_cores
 
 
@@ -45,6 +45,8 @@ class TrainConfig(Config):
     train_subset: int = 0         # train on a class-balanced subset of this size (0 = all)
     max_steps: int = 0            # stop after this many steps, mid-epoch if need be (0 = no limit)
     cooldown_steps: int = 0       # the last this many steps scale the rate down linearly to ~0
+    ema: float = 0.0              # decay of a running average of the weights, which is then the
+                                  # model evaluated and saved (0 = off; 0.9998 ~ last 5,000 steps)
     eval_batch_size: int = 500    # images per forward pass when evaluating
     eval_every: int = 1           # evaluate on the test set every this many epochs (and the last)
     dynamics_steps: int = 8       # steps per epoch sampled for dynamics.jsonl (0 = no dynamics)
@@ -52,6 +54,8 @@ class TrainConfig(Config):
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "eval_every"):
             check_positive_int(name, getattr(self, name))
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"ema={self.ema!r} must be a decay in [0, 1) (0 = no weight average)")
         if not 0 <= self.cutmix <= 1:
             raise ConfigError(f"cutmix={self.cutmix!r} must be a share of the images, in [0, 1]")
         for name in ("lr", "min_lr", "warmup_epochs", "weight_decay", "shift", "rotate", "scale",
@@ -185,6 +189,9 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     backend:    'processes' or 'threads' to run the workers on (default: parallel.py's); both
                 give the same results, bit for bit.
 
+    With `ema`, the test metrics are the weight average's (the unaveraged weights' are logged
+    beside them) and the returned model holds the averaged weights; the checkpoint keeps both.
+
     Each epoch's order and augmentation come from a generator seeded by (seed, epoch), so an
     epoch can be replayed bit for bit, and a run stopped mid-epoch skips the steps it did.
     """
@@ -213,6 +220,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
         log(f"note: this run was trained on {stored_workers} workers and continues on {net.workers}: "
             f"it resumes correctly but not bit for bit")
     optimizer = AdamW(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    average = WeightAverage(model, cfg.ema) if cfg.ema else None
     loss_fn = SoftmaxCrossEntropy(cfg.label_smoothing)
     x_test_n = normalize(x_test)
     dynamics = None                          # gradient norms, update ratios, clipping, attention entropy
@@ -224,6 +232,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
     if resume is not None:
         model.load_state_dict(resume["state"])
         optimizer.load_state_dict(resume["optim"])
+        if average is not None:
+            average.load_state_dict(resume["average"])
         t = resume["train"]
         start_epoch, start_step, metrics = t["epoch"], t["step_in_epoch"], t["metrics"]
         elapsed0 = t.get("elapsed_s", 0.0)
@@ -242,7 +252,7 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                  "elapsed_s": elapsed, "partial": partial_state, "model_rng": net.rng_states(),
                  "workers": net.workers, "train_config": cfg.to_dict(),
                  "dynamics": dynamics.state_dict() if dynamics is not None else None}
-        return save_checkpoint(ckpt_path, model, optimizer, state)
+        return save_checkpoint(ckpt_path, model, optimizer, state, average)
 
     t_start = time.perf_counter() - elapsed0
     model.train()
@@ -288,6 +298,8 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                     dynamics.gradients(step)           # on sampled steps; reads, never writes
                 norm = clip_grad_norm(model, cfg.clip_grad) if cfg.clip_grad else None
                 optimizer.step()
+                if average is not None:
+                    average.update()
                 if dynamics is not None:
                     dynamics.updated(step, norm, cfg.clip_grad)
                 partial["loss_sum"] += loss * len(yb)
@@ -308,6 +320,10 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
             last_epoch = epoch + 1 == cfg.epochs or (epoch + 1) * steps_per_epoch >= total_steps
             if (epoch + 1) % cfg.eval_every == 0 or last_epoch:
                 test_loss, test_acc, _ = evaluate(net, x_test_n, y_test, cfg.eval_batch_size)
+                if average is not None:   # the average is the model reported; its own weights beside it
+                    own_loss, own_acc = test_loss, test_acc
+                    with average.applied():
+                        test_loss, test_acc, _ = evaluate(net, x_test_n, y_test, cfg.eval_batch_size)
             eval_s = time.perf_counter() - t_eval
             elapsed = time.perf_counter() - t_start
             row = {"epoch": epoch + 1,
@@ -318,6 +334,9 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
                    "epoch_s": partial["train_s"] + eval_s,
                    "elapsed_s": elapsed,
                    "img_per_s": partial["seen"] / max(partial["train_s"], 1e-9)}
+            if average is not None:
+                row.update(unaveraged_test_loss=own_loss if test_acc is not None else None,
+                           unaveraged_test_acc=own_acc if test_acc is not None else None)
             metrics.append(row)
             write_metrics(out_dir / "metrics.jsonl", metrics)
             if dynamics is not None:
@@ -326,9 +345,13 @@ def train(model_kind, model_config, train_config, data, out_dir, resume=None, pr
             save(epoch + 1, 0, elapsed, {"loss_sum": 0.0, "correct": 0, "seen": 0, "train_s": 0.0})
             last_good = ckpt_path
             test = f"test loss {test_loss:.4f} acc {test_acc:.4f}" if test_acc is not None else "(no test)"
+            if average is not None and test_acc is not None:
+                test += f" (unaveraged {own_acc:.4f})"
             log(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {row['train_loss']:.4f} "
                 f"acc {row['train_acc']:.4f}  {test}  "
                 f"lr {row['lr']:.2e}  {row['epoch_s']:.1f}s  {row['img_per_s']:.0f} img/s")
+    if average is not None:           # the model this run reports and load_model() returns
+        average.copy_to()
     return model, metrics
 
 
