@@ -84,7 +84,8 @@ def build_parser():
 
     p = sub.add_parser("train", help="train a model on MNIST (downloads it on first use)",
                        description="Train a ViT on MNIST. Defaults are the tuned recipe; --preset quick is a "
-                                   "one-minute demo run.")
+                                   "one-minute demo run; --preset long trains 100 epochs through a "
+                                   "weight average, for 99.5% in about half an hour.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="a named recipe (default: default)")
     p.add_argument("--model", choices=MODEL_KINDS, default="vit", help="architecture (default: vit)")
     p.add_argument("--data-dir", default=None, help="MNIST directory (default: $NUMPYVIT_DATA or ~/.cache/numpyvit/mnist)")

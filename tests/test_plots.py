@@ -14,7 +14,7 @@ from numpyvit.cli import write_analysis
 from numpyvit.insight.plots import (_upsample, plot_attention_distance, plot_attention_maps, plot_confusion,
                                     plot_curves, plot_data_scale, plot_deletion_curves, plot_distance_grids,
                                     plot_dynamics, plot_mistakes, plot_patch_components, plot_pos_embed_similarity,
-                                    plot_rollout, plot_rollout_controls, plot_sweep)
+                                    plot_rollout, plot_rollout_controls, plot_sweep, plot_test_error)
 from conftest import tiny_config
 
 
@@ -83,6 +83,17 @@ def test_plot_curves(tmp_path):
     assert_figure_saves(plot_curves(metrics), 2, tmp_path)
     with pytest.raises(ValueError, match="test_acc"):
         plot_curves([dict(epoch=1, train_loss=1.0, test_loss=1.0, train_acc=0.5)])
+
+
+def test_plot_curves_draws_the_unaveraged_weights_beside_a_weight_average(tmp_path):
+    metrics = [dict(epoch=e, train_loss=1.0 / e, test_loss=1.2 / e, train_acc=0.9, test_acc=0.95,
+                    unaveraged_test_loss=1.5 / e, unaveraged_test_acc=0.93) for e in (1, 2, 3)]
+    fig = plot_curves(metrics)
+    assert_figure_saves(fig, 2, tmp_path)
+    for ax in fig.axes:
+        assert [line.get_label() for line in ax.get_lines()] == [
+            "train (augmented, during epoch)", "test, weight average", "test, the optimiser's own weights"]
+    np.testing.assert_allclose(fig.axes[1].get_lines()[2].get_ydata(), 0.93)
 
 
 def test_plot_confusion(tmp_path):
@@ -320,3 +331,16 @@ def test_the_experiment_figures_name_what_their_input_lacks():
         plot_distance_grids({"runs": []}, [row])
     with pytest.raises(ValueError, match="lacks keys"):
         plot_distance_grids({"runs": [{"patch": 7}]}, [row])
+
+
+def test_plot_test_error_draws_error_percent_per_run_and_the_target(tmp_path):
+    averaged = [dict(epoch=e, test_acc=0.99 + 0.001 * e, unaveraged_test_acc=0.98 + 0.001 * e) for e in (1, 2, 3)]
+    plain = [dict(epoch=e, test_acc=None if e == 2 else 0.97) for e in (1, 2, 3)]
+    fig = plot_test_error({"a": averaged, "b": plain}, target=0.995)
+    assert_figure_saves(fig, 1, tmp_path)
+    lines = fig.axes[0].get_lines()
+    assert [l.get_label() for l in lines] == ["a: weight average", "a: the optimiser's own weights", "b",
+                                              "99.5% accuracy"]
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.9, 0.8, 0.7])        # error in %
+    np.testing.assert_allclose(lines[2].get_xdata(), [1, 3])                 # an epoch without a test is left out
+    np.testing.assert_allclose(lines[3].get_ydata(), 0.5)

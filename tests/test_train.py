@@ -571,3 +571,17 @@ def test_an_ema_decay_outside_0_1_is_a_config_error_naming_ema(ema):
     from numpyvit.errors import ConfigError
     with pytest.raises(ConfigError, match=rf"ema={ema} must be a decay in \[0, 1\)"):
         TrainConfig(ema=ema)
+
+
+def test_the_long_preset_trains_through_a_weight_average_from_the_command_line(data, tmp_path, monkeypatch, capsys):
+    # the preset's fields reach the run (flags still override them), and the run it starts
+    # logs the averaged and the unaveraged accuracy
+    import numpyvit.training.mnist as mnist
+    monkeypatch.setattr(mnist, "load_mnist", lambda data_dir=None: data)
+    args = ["train", "--preset", "long", "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "64",
+            "--dim", "16", "--depth", "1", "--heads", "2", "--mlp-dim", "32", "--no-progress", "--workers", "1"]
+    assert main(args) == 0, capsys.readouterr().err
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())["train_config"]
+    assert stored["ema"] == train_mod.PRESETS["long"][1]["ema"] > 0 and stored["epochs"] == 1
+    assert "(unaveraged " in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "run")["average"]

@@ -263,17 +263,26 @@ def plot_curves(metrics):
 
     metrics: list of dicts with keys epoch, train_loss, test_loss, train_acc, test_acc
     (None or NaN where a value was not measured). Accuracies are shown as they are given.
+    A run with a weight average (TrainConfig.ema) also has unaveraged_test_loss and
+    unaveraged_test_acc: the optimiser's own weights, drawn dashed beside the average's.
     """
     keys = ("epoch", "train_loss", "test_loss", "train_acc", "test_acc")
     _require_keys(metrics, keys, "metrics", "per-epoch dicts")
-    col = {key: np.array([np.nan if m[key] is None else m[key] for m in metrics], dtype=float)
+    averaged = any(m.get("unaveraged_test_acc") is not None for m in metrics)
+    if averaged:
+        keys += ("unaveraged_test_loss", "unaveraged_test_acc")
+    col = {key: np.array([np.nan if m.get(key) is None else m[key] for m in metrics], dtype=float)
            for key in keys}
     fig = Figure(figsize=(9.0, 3.5), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
     for ax, name in ((ax_loss, "loss"), (ax_acc, "acc")):
         # the trainer measures train figures on the augmented batches while the epoch runs
         ax.plot(col["epoch"], col[f"train_{name}"], "o-", ms=3, label="train (augmented, during epoch)")
-        ax.plot(col["epoch"], col[f"test_{name}"], "s-", ms=3, label="test")
+        ax.plot(col["epoch"], col[f"test_{name}"], "s-", ms=3,
+                label="test, weight average" if averaged else "test")
+        if averaged:
+            ax.plot(col["epoch"], col[f"unaveraged_test_{name}"], "--", lw=1,
+                    label="test, the optimiser's own weights")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -453,6 +462,41 @@ def plot_mistakes(images, labels, preds, probs=None, max_images=25):
         ax.set_title(f"{labels[idx]} \u2192 {preds[idx]}{p}", fontsize=9)
     order = "most confident first" if conf is not None else "in order"
     fig.suptitle(f"Mistakes: true \u2192 predicted (probability), {order}", fontsize=10)
+    return fig
+
+
+def plot_test_error(runs, target=None):
+    """Test error (%) against epoch on a log scale, one colour per run.
+
+    runs:   {label: metrics list}, as metrics.jsonl holds them. A run with a weight average
+            draws the average solid and the optimiser's own weights dashed in its colour.
+    target: an accuracy to mark with a horizontal line (0.995 draws the 0.5% error line).
+    Near 99.5% an accuracy axis is a flat line along its top; the error on a log scale shows
+    the last tenths of a point, where long recipes differ.
+    """
+    fig = Figure(figsize=(7.0, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for label, metrics in runs.items():
+        rows = [m for m in metrics if m.get("test_acc") is not None]
+        epochs = [m["epoch"] for m in rows]
+        averaged = any(m.get("unaveraged_test_acc") is not None for m in rows)
+        line, = ax.plot(epochs, [100 * (1 - m["test_acc"]) for m in rows], "-", lw=1.5,
+                        label=f"{label}: weight average" if averaged else label)
+        if averaged:
+            ax.plot(epochs, [100 * (1 - m["unaveraged_test_acc"]) for m in rows], "--", lw=0.8,
+                    color=line.get_color(), label=f"{label}: the optimiser's own weights")
+    if target is not None:
+        ax.axhline(100 * (1 - target), color="k", lw=0.8, ls=":", label=f"{target:.1%} accuracy")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    # within a decade or two the minor ticks are the ones to read: label 2, 3 and 5 (x 10^k)
+    ax.yaxis.set_minor_formatter(FuncFormatter(
+        lambda v, _: f"{v:g}" if round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5) else ""))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test error (%), log scale")
+    ax.set_title("MNIST test error against epoch")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     return fig
 
 

@@ -45,8 +45,7 @@ class TrainConfig(Config):
     train_subset: int = 0         # train on a class-balanced subset of this size (0 = all)
     max_steps: int = 0            # stop after this many steps, mid-epoch if need be (0 = no limit)
     cooldown_steps: int = 0       # the last this many steps scale the rate down linearly to ~0
-    ema: float = 0.0              # decay of a running average of the weights, which is then the
-                                  # model evaluated and saved (0 = off; 0.9998 ~ last 5,000 steps)
+    ema: float = 0.0              # decay of a weight average scored instead of the weights (0 = off)
     eval_batch_size: int = 500    # images per forward pass when evaluating
     eval_every: int = 1           # evaluate on the test set every this many epochs (and the last)
     dynamics_steps: int = 8       # steps per epoch sampled for dynamics.jsonl (0 = no dynamics)
@@ -79,6 +78,9 @@ PRESETS = {
     "default": ({}, {}),
     # about a minute on a 2-core laptop: the default model, three epochs, shift only
     "quick": ({}, {"epochs": 3, "rotate": 0.0, "scale": 0.0}),
+    # half an hour on 2 cores, for >= 99.5%: the default model and augmentation, 100 epochs,
+    # evaluated through an average of the weights over about the last 5,000 steps (README)
+    "long": ({}, {"epochs": 100, "ema": 0.9998}),
 }
 
 
