@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "docs" / "figures"
 README = ROOT / "README.md"
 # the sections whose numbers come from the result files: from each heading to the next "## "
-SECTIONS = ("## What did the ViT learn?", "## Testing the paper's claims")
+SECTIONS = ("## A long recipe to 99.5%", "## What did the ViT learn?", "## Testing the paper's claims")
 
 TAG = re.compile(r"(?P<text>[-−+]?\d+(?:,\d{3})*(?:\.\d+)?|[A-Za-z]+)(?P<unit>%|x|×| px| min)?<!-- (?P<key>[\w.\-]+) -->")
 SCALE = {"%": 100, " min": 1 / 60}   # a fraction shown as a percentage; seconds shown as minutes
@@ -36,6 +36,7 @@ STRUCTURAL = {
     "64", "32", "13", "224", "300", "0.02", "0.1", "0.5", "0.9", "100", "90",
     "1,000", "4,000", "15,000", "60,000", "10,000", "500", "5,000", "128",
     "205,962", "174,970", "7.2", "19", "47", "103", "0", "3x3",
+    "30", "15", "512", "25", "17",     # the long recipe's: default epochs, stronger augmentation, the CPU's name
 }
 
 
@@ -57,8 +58,13 @@ def result_values(figures=FIGURES):
     ad.p<patch>.<augmentation>.*, ad.resnet.*, ad.longer.<i>.*  attention_distance.json
     ds.<model>.<size>.<column>  data_scale_results.csv, the mean over seeds (.s<seed>: one
         seed), and ds.<model>.<size>.error_ratio: that model's mean test error over the ResNet's
+    lr.<run folder>.*  long_recipe.json's run from that folder (tools/long_recipe.py)
     """
     values = {}
+    long_recipe = json.loads((figures / "long_recipe.json").read_text())
+    values["lr.target"] = long_recipe["target"]
+    for r in long_recipe["runs"]:
+        _flatten(f"lr.{r['run']}", r, values)
     _flatten("an", json.loads((figures / "analysis.json").read_text()), values)
     for m in json.loads((figures / "rollout.json").read_text())["models"]:
         _flatten(f"ro.p{m['patch']}", m, values)
