@@ -1,25 +1,28 @@
 """Summarise long training runs for the README: docs/figures/long_recipe.json and .png.
 
     python tools/long_recipe.py "long, seed 0=runs/long-s0" "long, seed 1=runs/long-s1" \\
-        "no average=runs/e100" --out docs/figures
+        "long, seed 2=runs/long-s2" "no average, the same augmentation=runs/e100-plain" \\
+        "no average, stronger augmentation and label smoothing=runs/e100-strong"
 
 Each argument is label=run folder. The JSON holds, per run, its recipe (epochs, weight-average
 decay, augmentation, label smoothing, seed), the final epoch's test accuracy (the average's
 and, with a weight average, the optimiser's own weights'), the first epoch at or above the
 target, the best epoch (reported, never chosen: the recipe is scored at its final epoch), the
-scores at a few earlier epochs (--at) and the training loop's time; the figure is the test error against epoch of every
-run (numpyvit.insight.plots.plot_test_error). The README's long-recipe section quotes the JSON,
-and tests/test_readme_numbers.py holds it to that.
+scores at a few earlier epochs (--at) and the training loop's time. The figure is the test
+error against epoch of every run (numpyvit.insight.plots.plot_test_error). The README's
+long-recipe section quotes the JSON by run folder name (`lr.long-s0.test_acc`), and
+tests/test_readme_numbers.py holds it to that.
 """
 import argparse
 import json
 import sys
 from pathlib import Path
 
+from numpyvit.experiments.runs import write_json
 from numpyvit.insight.plots import plot_test_error
 
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
-TARGET = 0.995          # the accuracy the long recipe is for (issue 16)
+TARGET = 0.995          # the accuracy the long preset is for
 
 
 def summarize(label, run_dir, at=(30,)):
@@ -68,7 +71,7 @@ def main(argv=None):
         curves[label] = metrics
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"target": TARGET, "runs": summaries}
-    (args.out / "long_recipe.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out / "long_recipe.json", result)
     plot_test_error(curves, TARGET).savefig(args.out / "long_recipe.png", dpi=110)
     for s in summaries:
         own = f" (own weights {s['unaveraged_test_acc']:.2%})" if s["unaveraged_test_acc"] is not None else ""
