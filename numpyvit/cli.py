@@ -424,8 +424,7 @@ def cmd_experiment(args):
 
 
 def _experiment_data_scale(args, data, out):
-    import csv
-    from .experiments.data_scale import DEFAULT_MODELS, MODELS, data_scale, error_ratios, summarize
+    from .experiments.data_scale import DEFAULT_MODELS, MODELS, data_scale, error_ratios, read_results, summarize
     from .insight.plots import plot_data_scale
     models = tuple(m.strip() for m in (args.models or ",".join(DEFAULT_MODELS)).split(",") if m.strip())
     bad = [m for m in models if m not in MODELS]
@@ -436,8 +435,7 @@ def _experiment_data_scale(args, data, out):
         sizes, seeds = tuple(min(s, 256) for s in sizes[:2]), seeds[:1]
     data_scale(data, out, sizes=sorted(set(sizes)), models=models, seeds=seeds, progress=not args.no_progress,
                workers=args.workers, backend=args.backend, block_steps=4 if args.quick else None)
-    with open(out / "results.csv", newline="") as f:       # every run in the folder, this call's and earlier ones
-        rows = list(csv.DictReader(f))
+    rows = read_results(out / "results.csv")     # every run in the folder, this call's and earlier ones
     table = summarize(rows)
     _save(plot_data_scale(table, summarize(rows, "train_error")), out / "data_scale.png")
     print(f"\ntest accuracy (mean over seeds) of the {len(rows)} runs in {out / 'results.csv'}, each trained "

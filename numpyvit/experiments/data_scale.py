@@ -162,15 +162,21 @@ def _run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progre
     return row
 
 
+def read_results(path):
+    """The rows of a results.csv (as strings, one dict per run), [] when there is none; rows
+    written by an older version without today's columns are left out."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if set(FIELDS) <= set(r)]
+
+
 def write_results(path, rows):
     """Write results.csv: the rows of this call, and those of earlier calls into the same folder
     that this call did not redo (keyed by model, size and seed), so that calls with other seeds
     or sizes add up to one table. Replaced atomically."""
     key = lambda r: (str(r["model"]), int(r["train_size"]), int(r["seed"]))
-    table = {}
-    if path.exists():
-        with open(path, newline="") as f:
-            table = {key(r): r for r in csv.DictReader(f) if set(FIELDS) <= set(r)}
+    table = {key(r): r for r in read_results(path)}
     table.update({key(r): r for r in rows})
     order = lambda k: (k[2], k[1], list(MODELS).index(k[0]) if k[0] in MODELS else 99)
     write_csv(path, [table[k] for k in sorted(table, key=order)], FIELDS)
