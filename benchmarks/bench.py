@@ -11,9 +11,8 @@ the float32 GEMM peak measured in the same run, and the peak memory of a real tr
 same machine state, and the ratios are taken per repeat.
 
 The rows, those whose library is missing left out with a line saying why:
-    numpyvit-processes  as the trainer runs it with backend="processes": each batch split
-                        across --workers worker processes (default: every core)
-    numpyvit-threads    the same split on threads (backend="threads")
+    numpyvit-processes  as the command line runs the trainer: each batch split across
+                        --workers worker processes (DataParallel; default: every core)
     numpyvit-w1         the model run whole on one Python thread (its matmuls still use
                         every core through BLAS): what the split buys
     numpyvit-1core      the model run whole with BLAS on one thread: one core
@@ -22,7 +21,7 @@ The rows, those whose library is missing left out with a line saying why:
     pytorch-compile     the same under torch.compile (--no-compile to skip its warm-up)
     timm, timm-compile  timm's VisionTransformer with the same config and weights, eager and
                         compiled (needs timm, which needs torchvision)
-The ratios compare numpyvit as the trainer runs it (the default backend) with each anchor,
+The ratios compare numpyvit as the trainer runs it (numpyvit-processes) with each anchor,
 and numpyvit-1core with pytorch-1core. torch and timm are optional.
 
 Unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for the run, as on a user's laptop: these machines
@@ -47,7 +46,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # tests.torch_
 from numpyvit import AdamW, DataParallel, SoftmaxCrossEntropy, ViTConfig, VisionTransformer  # noqa: E402
 from numpyvit.cli import add_config_flags, config_from_args, positive_int  # noqa: E402
 from numpyvit.models.flops import flops  # noqa: E402
-from numpyvit.training.parallel import BACKENDS, DEFAULT_BACKEND  # noqa: E402
 
 try:
     import torch
@@ -118,11 +116,11 @@ class Runner:
     context: object = nullcontext
 
 
-def numpy_runners(config, batch, infer_batch, seed=0, workers=None, backend=None):
+def numpy_runners(config, batch, infer_batch, seed=0, workers=None):
     """(net, Runner): net a DataParallel splitting each batch across `workers` (default every
-    core) on `backend` (default: DataParallel's); net.model is the model."""
+    core); net.model is the model."""
     model = VisionTransformer(config, seed=seed)
-    net = DataParallel(model, workers, backend=backend)
+    net = DataParallel(model, workers)
     loss_fn, opt = SoftmaxCrossEntropy(), AdamW(model, lr=1e-4)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, config.in_channels, config.image_size, config.image_size)).astype(np.float32)
@@ -236,7 +234,9 @@ def peak_memory_of_training(timeout=900):
         "from numpyvit import TrainConfig, ViTConfig, load_mnist, synthetic_digits, train\n"
         "try:\n    data = load_mnist(download=False, verbose=False)\n"
         "except Exception:\n    x, y = synthetic_digits(70000)\n    data = (x[:60000], y[:60000], x[60000:], y[60000:])\n"
-        "train('vit', ViTConfig().to_dict(), TrainConfig(epochs=1), data, tempfile.mkdtemp(), progress=False, log=lambda s: None)\n"
+        "from numpyvit import DataParallel, VisionTransformer\n"
+        "with DataParallel(VisionTransformer(ViTConfig())) as net:\n"
+        "    train(net, TrainConfig(epochs=1), data, tempfile.mkdtemp(), progress=False, log=lambda s: None)\n"
         # the function's own source, so the child need not import this module (and torch with it)
         + inspect.getsource(peak_rss_kib) + "print(peak_rss_kib())\n")
     if sys.platform.startswith("linux"):
@@ -309,9 +309,8 @@ def bench(config, batch, infer_batch, repeats, min_seconds, use_torch=True, memo
     with blas_on_one_thread():           # steadier than the all-core peak on a shared machine
         peak_one = gemm_peak()
     rows, nets, skipped = {}, [], {}
-    for backend in BACKENDS:              # both backends, the same weights (seed 0)
-        net, rows[f"numpyvit-{backend}"] = numpy_runners(config, batch, infer_batch, workers=workers, backend=backend)
-        nets.append(net)
+    net, rows["numpyvit-processes"] = numpy_runners(config, batch, infer_batch, workers=workers)
+    nets.append(net)
     model, workers = net.model, net.workers
     if workers > 1:
         net, rows["numpyvit-w1"] = numpy_runners(config, batch, infer_batch, workers=1)
@@ -329,7 +328,7 @@ def bench(config, batch, infer_batch, repeats, min_seconds, use_torch=True, memo
     for net in nets:
         net.close()
     result = {"machine": machine(), "config": config.to_dict(), "batch": batch, "infer_batch": infer_batch,
-              "workers": workers, "default_backend": DEFAULT_BACKEND, "repeats": repeats,
+              "workers": workers, "repeats": repeats,
               "gemm_peak_gflops": peak, "gemm_peak_1thread_gflops": peak_one, "flops_forward": f["forward"], "flops_train_step": f["train_step"],
               "parameters": model.num_parameters(), "results": {}, "ratios": {}, "skipped": skipped}
     for name in rows:
@@ -339,8 +338,7 @@ def bench(config, batch, infer_batch, repeats, min_seconds, use_torch=True, memo
             "infer_img_s": inf, "infer_img_s_range": [min(infer_rates[name]), max(infer_rates[name])],
             "train_gflops": tr * f["train_step"] / 1e9, "train_peak_fraction": tr * f["train_step"] / 1e9 / peak,
             "infer_gflops": inf * f["forward"] / 1e9}
-    pairs = ([(f"numpyvit-{b}", a) for b in BACKENDS for a in ANCHORS]
-             + [("numpyvit-1core", "pytorch-1core"), ("numpyvit-processes", "numpyvit-threads")])
+    pairs = [("numpyvit-processes", a) for a in ANCHORS] + [("numpyvit-1core", "pytorch-1core")]
     for a, b in pairs:
         if a in rows and b in rows:
             result["ratios"][f"{a} / {b}"] = {"train": ratio(train_rates[a], train_rates[b]),
@@ -363,8 +361,7 @@ def print_report(r):
           f"{r['parameters']:,} parameters; {r['flops_forward'] / 1e6:.2f} MFLOP forward, "
           f"{r['flops_train_step'] / 1e6:.2f} MFLOP per training image")
     print(f"float32 GEMM peak (NumPy, 1024^3): {r['gemm_peak_gflops']:.0f} GFLOP/s, one thread "
-          f"{r['gemm_peak_1thread_gflops']:.0f}; numpyvit splits each batch across {r['workers']} workers; "
-          f"the trainer's backend: {r['default_backend']}")
+          f"{r['gemm_peak_1thread_gflops']:.0f}; numpyvit splits each batch across {r['workers']} worker processes")
     for name, why in r["skipped"].items():
         print(f"not timed: {name} ({why})")
     print(f"\n{'':<19} {'train img/s':>12} {'(range)':>13} {'GFLOP/s':>8} {'of peak':>8} "

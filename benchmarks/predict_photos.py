@@ -22,8 +22,8 @@ from photos import pen_digit, random_photograph  # noqa: E402
 from numpyvit.app.preprocess import preprocess_digit  # noqa: E402
 from numpyvit.layers.attention import softmax  # noqa: E402
 from numpyvit.training.checkpoint import load_model  # noqa: E402
-from numpyvit.training.data import normalize  # noqa: E402
-from numpyvit.training.mnist import load_mnist  # noqa: E402
+from numpyvit.data.prepare import normalize  # noqa: E402
+from numpyvit.data.mnist import load_mnist  # noqa: E402
 
 
 def resize_whole(image):

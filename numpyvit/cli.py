@@ -19,10 +19,10 @@ import numpy as np
 
 from .errors import UsageError
 from .models.config import check_positive_int
-from .models.registry import MODEL_KINDS, config_class
+from .files import read_jsonl
+from .models.registry import MODEL_KINDS, build_model, config_class
 from .models.vit import ViTConfig
 from .training.checkpoint import load_checkpoint, load_model
-from .training.parallel import BACKENDS, DEFAULT_BACKEND
 from .training.trainer import PRESETS, TrainConfig
 
 
@@ -71,10 +71,18 @@ def positive_int(text):
 
 def _add_workers_flag(parser):
     parser.add_argument("--workers", type=positive_int, default=None,
-                        help="workers (cores) to split each batch across (default: every available core)")
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help=f"run the workers as processes or threads (default: {DEFAULT_BACKEND}; "
-                             f"the same results either way)")
+                        help="worker processes (cores) to split each batch across (default: every available core)")
+
+
+def parallel(model, workers=None, checkpoint=None):
+    """The net a command runs `model` on: a DataParallel over `workers` cores (default: every
+    core, or for a resumed run the count it began with, if this machine has that many, so
+    that it continues bit for bit)."""
+    from .parallel.data_parallel import DataParallel, available_cores
+    stored = checkpoint["train"].get("workers") if checkpoint is not None else None
+    if workers is None and stored and stored <= available_cores():
+        workers = stored
+    return DataParallel(model, workers)
 
 
 def build_parser():
@@ -151,15 +159,14 @@ def build_parser():
     return parser
 
 
-def _save(fig, path, dpi=120):
-    """Write a figure as PNG and let it go (figures are plain objects, not pyplot's)."""
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+def _save(fig, path):
+    from .insight.plots import save_figure      # matplotlib only where a command draws
+    return save_figure(fig, path)
 
 
 # --- train -------------------------------------------------------------------------------
 def cmd_train(args):
-    from .training.mnist import load_mnist
+    from .data.mnist import load_mnist
     from .training.trainer import train
     if args.resume:
         ckpt = load_checkpoint(args.resume)
@@ -191,14 +198,14 @@ def cmd_train(args):
         ckpt = None
     data = load_mnist(args.data_dir)
     print(f"training {kind} ({json.dumps(model_config)}) -> {out}", file=sys.stderr)
-    _, metrics = train(kind, model_config, train_config, data, out, resume=ckpt,
-                       progress=not args.no_progress, workers=args.workers, backend=args.backend)
+    model = build_model(kind, model_config, seed=train_config.seed)
+    with parallel(model, args.workers, ckpt) as net:     # the workers stop however the run ends
+        metrics = train(net, train_config, data, out, resume=ckpt, progress=not args.no_progress).metrics
     if metrics:
         from .insight.plots import plot_curves, plot_dynamics
         _save(plot_curves(metrics), out / "curves.png")
         if (out / "dynamics.jsonl").exists():       # not with --dynamics-steps 0
-            rows = [json.loads(line) for line in (out / "dynamics.jsonl").read_text().splitlines()]
-            _save(plot_dynamics(rows), out / "dynamics.png")
+            _save(plot_dynamics(read_jsonl(out / "dynamics.jsonl")), out / "dynamics.png")
         last = metrics[-1]
         print(f"done: test accuracy {last['test_acc']:.4f} after {last['epoch']} epochs, "
               f"{last['elapsed_s']:.0f} s; run folder {out}")
@@ -215,12 +222,13 @@ def format_confusion(cm):
 
 def cmd_eval(args):
     from .insight.analysis import confusion_matrix
-    from .training.data import normalize
-    from .training.mnist import load_mnist
+    from .data.prepare import normalize
+    from .data.mnist import load_mnist
     from .training.trainer import evaluate
     model = load_model(args.checkpoint)
     _, _, x_test, y_test = load_mnist(args.data_dir)
-    loss, acc, probs = evaluate(model, normalize(x_test), y_test, workers=args.workers, backend=args.backend)
+    with parallel(model, args.workers) as net:
+        loss, acc, probs = evaluate(net, normalize(x_test), y_test)
     preds = probs.argmax(1)
     cm = confusion_matrix(y_test, preds, probs.shape[1])
     print(f"test loss {loss:.4f}  accuracy {acc:.4f}  ({int(np.sum(preds != y_test))} mistakes of {len(y_test)})")
@@ -247,7 +255,7 @@ def _checkpoint_dir(path):
 def cmd_predict(args):
     from .app.preprocess import ImageError, preprocess_digit, read_image, side_by_side
     from .layers.attention import softmax
-    from .training.data import normalize
+    from .data.prepare import normalize
     model = load_model(args.checkpoint)
     originals, digits = [], []
     for path in args.images:
@@ -286,104 +294,9 @@ def cmd_serve(args):
 
 
 # --- analyze -----------------------------------------------------------------------------
-def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110, about=None):
-    """Run every section 4.5 analysis on `images_uint8` and write figures, arrays and a summary.
-
-    images_uint8: (B, H, W) raw pixels 0..255 (e.g. 128 MNIST test images); labels: (B,) or None.
-    Attention distance uses all B images; the attention-map figure shows the first image and
-    the rollout figure the first n_show. Writes into out_dir:
-    attention_maps.png, attention_rollout.png, attention_distance.png, pos_embed_similarity.png,
-    patch_embed_components.png, analysis.npz (plain arrays: distances, similarity, components,
-    ratios, rollout_maps, shown_images, shown_labels), analysis.json (the numbers the findings
-    rest on, each beside the same measure of the untrained model or a reference attention, and
-    `about`: what the caller knows of the model, e.g. its checkpoint and accuracy) and
-    summary.txt. Returns the summary text.
-    """
-    from .insight import analysis, plots
-    from .training.data import normalize
-    raw = np.asarray(images_uint8)
-    if raw.ndim != 3:
-        raise ValueError(f"images_uint8.shape={raw.shape}, expected (B, H, W)")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = model.config
-    grid = model.patch_embed.grid
-    B = raw.shape[0]
-    shown = min(n_show, B)
-    shown_labels = np.asarray(labels)[:shown] if labels is not None else None
-
-    att = analysis.attention_maps(model, normalize(raw))               # (L, B, h, N, N)
-    distances = analysis.mean_attention_distance(att, cfg.patch_size, grid)   # (L, h)
-    maps = analysis.rollout_map(analysis.attention_rollout(att[:, :shown]), grid)  # (shown, g, g)
-    if "pos_embed" in model.params:
-        pos_title = "Learned position embedding: cosine similarity"
-    else:
-        pos_title = "Fixed 2-D sin-cos position embedding (not learned):\ncosine similarity"
-    sim = analysis.pos_embed_similarity(model.position_embedding(), grid)       # (g, g, g, g)
-    components, ratios = analysis.patch_embed_components(model.patch_embed.proj.params["weight"])
-
-    first = f" (label {shown_labels[0]})" if shown_labels is not None else ""
-    figures = {
-        "attention_maps.png": plots.plot_attention_maps(
-            raw[0], att[:, 0], title=f"Attention of the class token to each patch, first image{first}"),
-        "attention_rollout.png": plots.plot_rollout(raw[:shown], maps, shown_labels),
-        "attention_distance.png": plots.plot_attention_distance(distances, cfg.patch_size, grid),
-        "pos_embed_similarity.png": plots.plot_pos_embed_similarity(sim, pos_title),
-        "patch_embed_components.png": plots.plot_patch_components(components, ratios, k=28),
-    }
-    for name, fig in figures.items():
-        fig.savefig(out / name, dpi=dpi)
-
-    np.savez(out / "analysis.npz", distances=distances, similarity=sim, components=components,
-             ratios=ratios, rollout_maps=maps, shown_images=raw[:shown],
-             shown_labels=shown_labels if shown_labels is not None else np.zeros(0, dtype=np.int64))
-
-    top = min(3, len(ratios))
-    summary = "\n".join([
-        f"numpyvit analysis on {B} images: depth {cfg.depth}, heads {cfg.heads}, "
-        f"patch {cfg.patch_size} px ({grid}x{grid} grid), pos_embed '{cfg.pos_embed}'",
-        analysis.summarize(distances, sim),
-        f"Patch embedding filters: the first {top} principal components explain "
-        f"{100 * ratios[:top].sum():.1f}% of their variance "
-        f"({', '.join(f'{100 * r:.1f}%' for r in ratios[:top])}).",
-    ]) + "\n"
-    (out / "summary.txt").write_text(summary)
-    (out / "analysis.json").write_text(json.dumps(
-        {**(about or {}), **analysis_numbers(model, raw, distances, sim, ratios)}, indent=1) + "\n")
-    return summary
-
-
-def analysis_numbers(model, raw, distances, sim, ratios):
-    """The findings of write_analysis as numbers, each with its reference: the untrained model
-    (the same config, seed 0) and, for attention distance, the self/uniform/ink attentions."""
-    from .insight import analysis
-    from .models.registry import build_model
-    cfg, grid = model.config, model.patch_embed.grid
-    untrained = build_model("vit", cfg.to_dict(), seed=0)
-    u_sim = analysis.pos_embed_similarity(untrained.position_embedding(), grid)
-    _, u_ratios = analysis.patch_embed_components(untrained.patch_embed.proj.params["weight"])
-    ink = analysis.ink_patches(raw, cfg.patch_size)
-    return {
-        "images": int(raw.shape[0]), "patch": cfg.patch_size, "grid": grid,
-        "distance_px": {"layer_min": distances.min(axis=1).tolist(), "layer_mean": distances.mean(axis=1).tolist(),
-                        "layer_max": distances.max(axis=1).tolist(), "min": float(distances.min()),
-                        "max": float(distances.max())},
-        "distance_baselines_px": (base := analysis.distance_baselines(ink, cfg.patch_size, grid)),
-        "heads": int(distances.size),
-        "heads_below_ink": int((distances < base["ink"]).sum()),
-        "heads_local": int((distances < analysis.LOCAL_SHARE * base["uniform"]).sum()),
-        "pos_embed": {"trained": {**analysis.neighbour_similarity_summary(sim), **analysis.row_column_similarity(sim)},
-                      "untrained": {**analysis.neighbour_similarity_summary(u_sim),
-                                    **analysis.row_column_similarity(u_sim)}},
-        "components": {"filters": int(model.patch_embed.proj.params["weight"].shape[0]), "count": len(ratios),
-                       "top3": [float(r) for r in ratios[:3]],
-                       "for_90_percent": analysis.components_for_share(ratios, 0.9),
-                       "for_90_percent_untrained": analysis.components_for_share(u_ratios, 0.9)},
-    }
-
-
 def cmd_analyze(args):
-    from .training.mnist import load_mnist
+    from .data.mnist import load_mnist
+    from .insight.report import write_analysis
     model = load_model(args.checkpoint)
     if model.kind != "vit":
         raise UsageError(f"analyze needs a ViT checkpoint; {args.checkpoint} holds a {model.kind}")
@@ -410,7 +323,7 @@ def _int_list(text, flag_name):
 
 
 def cmd_experiment(args):
-    from .training.mnist import load_mnist
+    from .data.mnist import load_mnist
     out = Path(args.out or f"runs/{args.name}")
     data = load_mnist(args.data_dir)
     if args.quick:       # a few hundred images and test digits: it runs end to end, it proves nothing
@@ -434,7 +347,7 @@ def _experiment_data_scale(args, data, out):
     if args.quick:
         sizes, seeds = tuple(min(s, 256) for s in sizes[:2]), seeds[:1]
     data_scale(data, out, sizes=sorted(set(sizes)), models=models, seeds=seeds, progress=not args.no_progress,
-               workers=args.workers, backend=args.backend, block_steps=4 if args.quick else None)
+               make_net=lambda model: parallel(model, args.workers), block_steps=4 if args.quick else None)
     rows = read_results(out / "results.csv")     # every run in the folder, this call's and earlier ones
     table = summarize(rows)
     _save(plot_data_scale(table, summarize(rows, "train_error")), out / "data_scale.png")
@@ -454,7 +367,7 @@ def _experiment_attention_distance(args, data, out):
     patches = _int_list(args.patches, "--patches")
     epochs = args.epochs or (1 if args.quick else EPOCHS)
     train_runs(data, out, patches=patches, epochs=epochs, train_size=256 if args.quick else 0,
-               progress=not args.no_progress, workers=args.workers, backend=args.backend)
+               progress=not args.no_progress, make_net=lambda model: parallel(model, args.workers))
     longer = [c.strip() for c in args.longer.split(",") if c.strip()]
     result = analyze_runs(data, out, patches=patches, images=args.images or (20 if args.quick else 500),
                           longer=longer)

@@ -1,20 +1,27 @@
 """The package's layers and the import rules that keep them layers.
 
 Every module of numpyvit/ is read (not imported) and each of its imports, at the top or inside
-a function, is resolved to the part it reaches: a folder of the package (layers, models,
-training, insight, experiments, app), one of its top-level modules (gradcheck, errors, cli, the
-package's __init__), the standard library, or an outside distribution (numpy, matplotlib, ...).
+a function, is resolved to the part it reaches: a folder of the package (layers, models, data,
+parallel, training, insight, experiments, app), one of its top-level modules (gradcheck,
+exercises, errors, files, images, blas, cli, the package's __init__), the standard library, or an
+outside distribution (numpy, matplotlib, ...).
 
     layers/       numpy only
-    models/       layers, errors, numpy
+    models/       layers, errors, images, numpy
+    data/         errors, files, images, numpy, tqdm
+    parallel/     layers, models, blas, numpy, threadpoolctl: never the training code
+    training/     never parallel, insight, experiments, app or the command line (it receives
+                  the net it runs and draws nothing)
+    insight/      layers, models, data, errors, files, images, numpy, matplotlib: never training
+    experiments/  never app or the command line
+    app/          never experiments or the command line
     gradcheck.py  numpy only
     exercises.py  layers, gradcheck, numpy
-    insight/      layers, models, numpy, matplotlib: never the training code
-    training/     never insight, experiments or the command line
-    app/          never experiments or the command line
-    errors.py     nothing
+    errors.py, files.py   the standard library only; images.py numpy
+    blas.py       threadpoolctl
     everywhere    the standard library; never torch, never anything outside the package but its
                   declared dependencies (benchmarks and tests import the package, not the reverse)
+Only cli.py (and the package's __init__, which re-exports names) ties the parts together.
 """
 import ast
 import subprocess
@@ -26,20 +33,26 @@ import pytest
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "numpyvit"
 PACKAGE = "numpyvit"
-FOLDERS = ("layers", "models", "training", "insight", "experiments", "app")
+FOLDERS = ("layers", "models", "data", "parallel", "training", "insight", "experiments", "app")
 DEPENDENCIES = {"numpy", "matplotlib", "PIL", "tqdm", "threadpoolctl"}   # pyproject.toml's, by import name
 
 # part -> the parts and outside packages it may import (itself and the standard library always)
 ALLOWED = {
     "layers": {"numpy"},
-    "models": {"layers", "errors", "numpy"},
+    "models": {"layers", "errors", "images", "numpy"},
+    "data": {"errors", "files", "images", "numpy", "tqdm"},
+    "parallel": {"layers", "models", "blas", "numpy", "threadpoolctl"},
+    "insight": {"layers", "models", "data", "errors", "files", "images", "numpy", "matplotlib"},
     "gradcheck": {"numpy"},
     "exercises": {"layers", "gradcheck", "numpy"},
     "errors": set(),
-    "insight": {"layers", "models", "errors", "numpy", "matplotlib"},
+    "files": set(),
+    "images": {"numpy"},
+    "blas": {"threadpoolctl"},
 }
 FORBIDDEN = {
-    "training": {"insight", "experiments", "cli"},
+    "training": {"parallel", "insight", "experiments", "app", "cli"},
+    "experiments": {"app", "cli"},
     "app": {"experiments", "cli"},
 }
 
@@ -138,14 +151,18 @@ def test_the_package_keeps_its_import_rules():
 
 def test_every_module_lives_in_a_known_part():
     parts = {part_of_file(p, PACKAGE_DIR) for p in PACKAGE_DIR.rglob("*.py")}
-    known = set(FOLDERS) | {"__init__", "__main__", "cli", "errors", "gradcheck", "exercises"}
+    known = set(FOLDERS) | {"__init__", "__main__", "cli", "errors", "files", "images", "blas", "gradcheck",
+                              "exercises"}
     assert parts <= known, parts - known
 
 
 def test_the_layers_sit_below_everything_else():
     graph = import_graph(PACKAGE_DIR)
     assert graph["layers"] == set()
-    assert graph["models"] <= {"layers", "errors"}
+    assert graph["models"] <= {"layers", "errors", "images"}
+    assert graph["data"] <= {"errors", "files", "images"}
+    assert "parallel" not in graph["training"] and "training" not in graph["parallel"]
+    assert "training" not in graph["insight"]
     for part, targets in graph.items():      # nothing below the command line reaches up to it
         if part != "__main__":
             assert "cli" not in targets, part
@@ -181,7 +198,7 @@ def write(root, rel, text):
 def fake_package(tmp_path):
     """A small package laid out like numpyvit, whose imports all keep the rules."""
     root = tmp_path / PACKAGE
-    for folder in ("layers", "models", "training", "insight"):
+    for folder in ("layers", "models", "data", "training", "insight"):
         write(root, f"{folder}/__init__.py", "")
     write(root, "__init__.py", "from .layers.linear import Linear\n")
     write(root, "errors.py", "class UsageError(Exception):\n    pass\n")
@@ -191,6 +208,7 @@ def fake_package(tmp_path):
     write(root, "training/trainer.py", "from ..models.vit import Linear\n\ndef f():\n    from tqdm import tqdm\n")
     write(root, "insight/plots.py", "import matplotlib\nfrom . import analysis\nfrom ..models import vit\n")
     write(root, "insight/analysis.py", "import numpy as np\n")
+    write(root, "data/mnist.py", "import numpy as np\nfrom ..errors import UsageError\n")
     return root
 
 
@@ -202,7 +220,10 @@ def test_checker_passes_a_package_that_keeps_the_rules(fake_package):
     ("layers/attention.py", "from ..training.trainer import f\n", "layers imports numpyvit.training.trainer"),
     ("layers/attention.py", "from .. import errors\n", "layers imports numpyvit.errors"),
     ("models/vit.py", "from ..training import trainer\n", "models imports numpyvit.training"),
-    ("insight/plots.py", "from ..training.data import normalize\n", "insight imports numpyvit.training.data"),
+    ("insight/plots.py", "from ..training.trainer import train\n", "insight imports numpyvit.training.trainer"),
+    ("training/trainer.py", "from ..parallel.data_parallel import DataParallel\n",
+     "training imports numpyvit.parallel.data_parallel"),
+    ("data/mnist.py", "from ..training import trainer\n", "data imports numpyvit.training"),
     ("training/trainer.py", "def f():\n    from ..insight.plots import plot\n", "training imports numpyvit.insight.plots"),
     ("training/trainer.py", "from ..cli import main\n", "training imports numpyvit.cli"),
     ("layers/linear.py", "import torch\n", "imports torch, which is neither"),

@@ -15,7 +15,8 @@ import threading
 import numpy as np
 import pytest
 
-from numpyvit.training import augment, data, mnist
+from numpyvit.data import augment, mnist, synthetic
+from numpyvit.data import prepare as data
 
 
 # ---------------------------------------------------------------------------
@@ -387,14 +388,14 @@ def test_augment_rejects_a_single_image():
 # ---------------------------------------------------------------------------
 
 def test_synthetic_digits_are_seeded_and_separable():
-    x, y = data.synthetic_digits(500, seed=0)
+    x, y = synthetic.synthetic_digits(500, seed=0)
     assert x.shape == (500, 28, 28) and x.dtype == np.uint8 and y.dtype == np.uint8
     assert set(np.unique(y)) == set(range(10))
-    x2, y2 = data.synthetic_digits(500, seed=0)
+    x2, y2 = synthetic.synthetic_digits(500, seed=0)
     np.testing.assert_array_equal(x, x2)
     # A nearest-class-mean classifier already gets nearly all right: the data is learnable.
     means = np.stack([x[y == k].mean(0) for k in range(10)]).reshape(10, -1)
-    xt, yt = data.synthetic_digits(200, seed=1)
+    xt, yt = synthetic.synthetic_digits(200, seed=1)
     dist = ((xt.reshape(200, 1, -1).astype(np.float64) - means) ** 2).sum(-1)
     assert (dist.argmin(1) == yt).mean() > 0.95
 

@@ -11,7 +11,7 @@ from numpyvit.experiments import data_scale as ds
 from numpyvit.experiments.attention_distance import depth_trend, uniform_square_distance
 from numpyvit.models.resnet import ResNet, ResNetConfig, receptive_fields
 from numpyvit.models.vit import ViTConfig
-from numpyvit.training.data import synthetic_digits
+from numpyvit.data.synthetic import synthetic_digits
 
 TINY = {"vit": ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32).to_dict(),
         "vit-p4": ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32, patch_size=4).to_dict(),
@@ -139,7 +139,7 @@ def mnist_dir(tmp_path_factory):
     """Synthetic digits written as the four MNIST IDX files, and their hashes in place of the
     real ones (load_mnist checks every file): the CLI reads them without the network."""
     import hashlib
-    from numpyvit.training import mnist
+    from numpyvit.data import mnist
     from test_data import idx_bytes
     x, y = synthetic_digits(800, seed=0)
     arrays = {"train-images-idx3-ubyte": x[:600], "train-labels-idx1-ubyte": y[:600],

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from numpyvit.models.vit import ViTConfig
-from numpyvit.training.data import synthetic_digits
+from numpyvit.models.vit import ViTConfig, VisionTransformer
+from numpyvit.data.synthetic import synthetic_digits
 from numpyvit.training.trainer import TrainConfig, train
 from tools.long_recipe import main
 
@@ -17,8 +17,8 @@ def runs(tmp_path_factory):
     data = x[:512], y[:512], x[512:], y[512:]
     root = tmp_path_factory.mktemp("runs")
     for name, ema in (("averaged", 0.9), ("plain", 0.0)):
-        train("vit", SMALL, TrainConfig(epochs=3, batch_size=64, ema=ema, dynamics_steps=0), data, root / name,
-              progress=False, log=lambda s: None, workers=1)
+        train(VisionTransformer(ViTConfig(**SMALL)), TrainConfig(epochs=3, batch_size=64, ema=ema, dynamics_steps=0),
+              data, root / name, progress=False, log=lambda s: None)
     return root
 
 

@@ -133,11 +133,11 @@ def test_config_validation_names_field_value_and_rule(field, value, message):
                                   lambda: ResNet()], ids=["vit", "resnet"])
 def test_forward_rejects_wrong_shapes_and_integer_images(make):
     model = make()
-    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\), got \(2, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"images.shape=\(2, 28, 28\), expected shape \(B, 1, 28, 28\)"):
         model.forward(np.zeros((2, 28, 28), np.float32))
-    with pytest.raises(ValueError, match=r"got \(2, 3, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"images.shape=\(2, 3, 28, 28\)"):
         model.forward(np.zeros((2, 3, 28, 28), np.float32))
-    with pytest.raises(ValueError, match=r"got \(2, 1, 32, 32\)"):
+    with pytest.raises(ValueError, match=r"images.shape=\(2, 1, 32, 32\)"):
         model.forward(np.zeros((2, 1, 32, 32), np.float32))
     with pytest.raises(ValueError, match="normalise"):
         model.forward(np.zeros((2, 1, 28, 28), np.uint8))

@@ -3,7 +3,7 @@
 "Cleanly" is checked by two checkers: no shared-memory segment of ours left in /dev/shm, and
 no worker process left alive (orphans would keep a core busy, or wait forever on a pipe).
 Each checker has a negative test, so a checker that saw nothing could not pass them all.
-The tests read /proc and /dev/shm, so they run on Linux; the backend itself is portable.
+The tests read /proc and /dev/shm, so they run on Linux; the workers themselves are portable.
 """
 import gc
 import os
@@ -20,10 +20,10 @@ import pytest
 
 import numpyvit.training.trainer as train_mod
 from conftest import tiny_config
-from numpyvit import AdamW, DataParallel, SoftmaxCrossEntropy, VisionTransformer
+from numpyvit import DataParallel, SoftmaxCrossEntropy, ViTConfig, VisionTransformer
 from numpyvit.layers.block import Block
-from numpyvit.training.data import synthetic_digits
-from numpyvit.training.workers import SEGMENT_PREFIX, WorkerFailed
+from numpyvit.data.synthetic import synthetic_digits
+from numpyvit.parallel.workers import SEGMENT_PREFIX, WorkerFailed
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads /proc and /dev/shm to check for leaks")
@@ -58,7 +58,7 @@ def wait_until(condition, seconds=10.0):
 
 
 def test_the_segment_checker_sees_a_segment_left_behind():
-    from numpyvit.training.workers import new_segment
+    from numpyvit.parallel.workers import new_segment
     segment = new_segment(64)
     try:
         assert our_segments() == [segment.name]
@@ -91,8 +91,8 @@ def no_hang():
 
 
 def tiny_net(workers=2, start_method=None):
-    model = VisionTransformer(tiny_config(dropout=0.1), dtype=np.float64)
-    return DataParallel(model, workers, backend="processes", start_method=start_method)
+    model = VisionTransformer(tiny_config(), dtype=np.float64)
+    return DataParallel(model, workers, start_method=start_method)
 
 
 def images(n, seed=0):
@@ -140,7 +140,7 @@ def test_a_program_that_never_closes_leaves_nothing_behind():
     code = textwrap.dedent(f"""
         import numpy as np
         from numpyvit import DataParallel, ViTConfig, VisionTransformer
-        net = DataParallel(VisionTransformer(ViTConfig(**{SMALL}), seed=0), 2, backend="processes")
+        net = DataParallel(VisionTransformer(ViTConfig(**{SMALL}), seed=0), 2)
         net.forward(np.zeros((4, 1, 28, 28), np.float32))
         print(*net.processes.pids, flush=True)
         """)
@@ -152,45 +152,29 @@ def test_a_program_that_never_closes_leaves_nothing_behind():
 
 
 # --- the three ends of the issue: an exception, Ctrl-C, a killed worker ------------------------
-class ProcessesDataParallel(DataParallel):
-    """The trainer's DataParallel on worker processes, remembering what it made."""
-    made = []
-
-    def __init__(self, model, workers=None, backend=None):     # the trainer's backend: always processes
-        super().__init__(model, workers, backend="processes")
-        ProcessesDataParallel.made.append(self)
-
-
 def test_an_exception_in_the_training_loop_stops_the_workers_and_frees_the_memory(tmp_path, monkeypatch):
     x, y = synthetic_digits(256, seed=0)
     data = x[:192], y[:192], x[192:], y[192:]
-    monkeypatch.setattr(train_mod, "DataParallel", ProcessesDataParallel)
-    ProcessesDataParallel.made.clear()
-
     def log(line):
         raise OSError("disk full")                   # writing the epoch's line fails
 
+    model = VisionTransformer(ViTConfig(**SMALL), seed=0)
     with pytest.raises(OSError, match="disk full"):
-        train_mod.train("vit", SMALL, train_mod.TrainConfig(epochs=2, batch_size=64), data, tmp_path,
-                        progress=False, log=log, workers=2)
-    (net,) = ProcessesDataParallel.made
+        with DataParallel(model, 2) as net:           # as the command line runs the trainer
+            train_mod.train(net, train_mod.TrainConfig(epochs=2, batch_size=64), data, tmp_path,
+                            progress=False, log=log)
     assert net.processes.pids == [] and our_segments() == []
 
 
 TRAIN_SCRIPT = textwrap.dedent("""
     import sys
-    import numpyvit.training.trainer as t
-    from numpyvit import DataParallel, TrainConfig, synthetic_digits
+    from numpyvit import DataParallel, TrainConfig, ViTConfig, VisionTransformer, synthetic_digits, train
 
-    class Processes(DataParallel):
-        def __init__(self, model, workers=None, backend=None):
-            super().__init__(model, workers, backend="processes")
-            print("workers", *self.processes.pids, flush=True)
-
-    t.DataParallel = Processes
     x, y = synthetic_digits(2048, seed=0)
-    t.train("vit", {small}, TrainConfig(epochs=50, batch_size=64), (x[:1792], y[:1792], x[1792:], y[1792:]),
-            sys.argv[1], progress=False, log=lambda line: print(line, flush=True), workers=2)
+    with DataParallel(VisionTransformer(ViTConfig(**{small}), seed=0), 2) as net:
+        print("workers", *net.processes.pids, flush=True)
+        train(net, TrainConfig(epochs=50, batch_size=64), (x[:1792], y[:1792], x[1792:], y[1792:]),
+              sys.argv[1], progress=False, log=lambda line: print(line, flush=True))
     """).format(small=SMALL)
 
 
@@ -264,7 +248,7 @@ def test_workers_leave_when_the_parent_is_killed(start_method, no_hang):
     code = textwrap.dedent(f"""
         import time
         from numpyvit import DataParallel, ViTConfig, VisionTransformer
-        net = DataParallel(VisionTransformer(ViTConfig(**{SMALL}), seed=0), 3, backend="processes",
+        net = DataParallel(VisionTransformer(ViTConfig(**{SMALL}), seed=0), 3,
                            start_method="{start_method}")
         print(*net.processes.pids, flush=True)
         time.sleep(60)
@@ -294,31 +278,3 @@ def test_an_error_inside_a_worker_is_raised_in_the_parent_which_goes_on(monkeypa
         with pytest.raises(WorkerFailed, match=r"(?s)worker 1 raised during forward.*FloatingPointError"):
             net.forward(images(8))                   # chunks of 4 and 4
         assert net.forward(images(6)).shape == (6, 3)   # chunks of 3: the pipes are still in step
-
-
-def test_threads_and_processes_train_bit_for_bit_alike(rng):
-    # same chunks, same replicas, same dropout generators: a run may change backend on resume
-    x, y = rng.standard_normal((10, 1, 8, 8)), rng.integers(0, 3, 10)
-    weights = {}
-    for backend in ("threads", "processes"):
-        model = VisionTransformer(tiny_config(dropout=0.2), seed=3, dtype=np.float64)
-        loss, opt = SoftmaxCrossEntropy(), AdamW(model, lr=1e-2)
-        with DataParallel(model, 2, backend=backend) as net:
-            for _ in range(3):
-                loss.forward(net.forward(x), y)
-                opt.zero_grad()
-                net.backward(loss.backward())
-                opt.step()
-            weights[backend] = (model.state_dict(), net.rng_states())
-    (w_t, r_t), (w_p, r_p) = weights["threads"], weights["processes"]
-    assert r_t == r_p and any(name.startswith("replica1.") for name in r_p)
-    assert all(np.array_equal(w_t[name], w_p[name]) for name in w_t)
-
-
-def test_rng_states_round_trip_through_the_workers():
-    with tiny_net(3) as net:
-        saved = net.rng_states()
-        first = net.forward(images(6))
-        net.set_rng_states(saved)
-        assert np.array_equal(net.forward(images(6)), first)      # the same dropout masks again
-        assert not np.array_equal(net.forward(images(6)), first)  # and fresh ones after

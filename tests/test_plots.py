@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from numpyvit import VisionTransformer
 from numpyvit.insight.analysis import patch_embed_components
-from numpyvit.cli import write_analysis
+from numpyvit.insight.report import write_analysis
 from numpyvit.insight.plots import (_upsample, plot_attention_distance, plot_attention_maps, plot_confusion,
                                     plot_curves, plot_data_scale, plot_deletion_curves, plot_distance_grids,
                                     plot_dynamics, plot_mistakes, plot_patch_components, plot_pos_embed_similarity,

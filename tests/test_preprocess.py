@@ -9,8 +9,8 @@ from numpyvit.cli import main
 from numpyvit.layers.attention import softmax
 from numpyvit.layers.loss import SoftmaxCrossEntropy
 from numpyvit.models.vit import ViTConfig, VisionTransformer
-from numpyvit.training.augment import random_affine
-from numpyvit.training.data import normalize
+from numpyvit.data.augment import random_affine
+from numpyvit.data.prepare import normalize
 from numpyvit.training.optim import AdamW
 
 CENTRE = 13.5      # the centre of a 28 x 28 frame in pixel coordinates 0..27

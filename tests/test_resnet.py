@@ -8,7 +8,8 @@ import pytest
 
 from numpyvit.layers.activations import ReLU
 from numpyvit.layers.conv import BatchNorm2d
-from numpyvit.training.data import normalize, synthetic_digits
+from numpyvit.data.prepare import normalize
+from numpyvit.data.synthetic import synthetic_digits
 from numpyvit.gradcheck import format_table, gradcheck, max_rel_error
 from numpyvit.layers.loss import SoftmaxCrossEntropy
 from numpyvit.models.resnet import BasicBlock, ResNet, ResNetConfig

@@ -22,9 +22,9 @@ from numpyvit.app.preprocess import preprocess_digit
 from numpyvit.app.server import MAX_BODY_BYTES, DigitReader, make_server
 from numpyvit.layers.attention import softmax
 from numpyvit.models.vit import ViTConfig, VisionTransformer
-from numpyvit.training import mnist
+from numpyvit.data import mnist
 from numpyvit.training.checkpoint import load_model, save_checkpoint
-from numpyvit.training.data import normalize
+from numpyvit.data.prepare import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ViTConfig(dim=16, depth=2, heads=2, mlp_dim=32)      # grid 4: N = 17 tokens

@@ -11,8 +11,11 @@ from numpyvit.cli import main
 from numpyvit.layers.loss import SoftmaxCrossEntropy
 from numpyvit.models.vit import ViTConfig, VisionTransformer
 from numpyvit.training.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from numpyvit.training.data import normalize, synthetic_digits
+from numpyvit.data.prepare import normalize
+from numpyvit.data.synthetic import synthetic_digits
 from numpyvit.training.optim import AdamW
+from numpyvit.models.registry import build_model
+from numpyvit.parallel.data_parallel import DataParallel
 from numpyvit.training.trainer import TrainConfig, TrainingDiverged, train
 
 SMALL = ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32).to_dict()
@@ -30,6 +33,17 @@ def small_train_config(**kw):
     return TrainConfig(**base)
 
 
+def fit(model_config, cfg, data, out, resume=None, workers=None, kind="vit", **kw):
+    """Train as the command line does: the model built from the run's seed, each batch split
+    across `workers` processes (default: every core, or a resumed run's own count). Returns
+    (model, metrics)."""
+    from numpyvit.cli import parallel
+    model = build_model(kind, model_config, seed=cfg.seed)
+    with parallel(model, workers, resume) as net:
+        state = train(net, cfg, data, out, resume=resume, **kw)
+    return model, state.metrics
+
+
 def weights(model):
     return {name: value.copy() for name, value, _ in model.named_parameters()}
 
@@ -43,16 +57,16 @@ def read_jsonl(path, drop=()):
 @pytest.fixture(scope="module")
 def uninterrupted(data, tmp_path_factory):
     """The weights and dynamics.jsonl rows (without timings) after an uninterrupted small run,
-    one run per (dropout, workers), shared by every resume test that compares against it."""
+    one run per worker count, shared by every resume test that compares against it."""
     runs = {}
 
-    def final_run(dropout=0.0, workers=1):
-        if (dropout, workers) not in runs:
+    def final_run(workers=1):
+        if workers not in runs:
             out = tmp_path_factory.mktemp("uninterrupted")
-            model, _ = train("vit", {**SMALL, "dropout": dropout}, small_train_config(), data, out,
-                             progress=False, log=lambda s: None, workers=workers)
-            runs[dropout, workers] = weights(model), read_jsonl(out / "dynamics.jsonl", drop={"dynamics_s"})
-        return runs[dropout, workers]
+            model, _ = fit(SMALL, small_train_config(), data, out, progress=False, log=lambda s: None,
+                           workers=workers)
+            runs[workers] = weights(model), read_jsonl(out / "dynamics.jsonl", drop={"dynamics_s"})
+        return runs[workers]
     return final_run
 
 
@@ -71,7 +85,7 @@ def test_a_small_batch_overfits_to_near_zero_loss(data):
 def test_training_learns_and_writes_the_run_folder(tmp_path):
     x, y = synthetic_digits(2304, seed=0)
     data = x[:2048], y[:2048], x[2048:], y[2048:]
-    _, metrics = train("vit", SMALL, small_train_config(epochs=6, lr=1e-2), data, tmp_path,
+    _, metrics = fit(SMALL, small_train_config(epochs=6, lr=1e-2), data, tmp_path,
                        progress=False, log=lambda s: None)
     assert metrics[-1]["test_acc"] > 0.9 and metrics[-1]["train_loss"] < metrics[0]["train_loss"]
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -94,7 +108,7 @@ def test_training_learns_and_writes_the_run_folder(tmp_path):
 
 def test_max_steps_ends_the_run_and_the_schedule_mid_epoch(data, tmp_path):
     # 512 images, batch 64: 8 steps an epoch; 12 steps end halfway through epoch 2
-    _, metrics = train("vit", SMALL, small_train_config(epochs=5, max_steps=12), data, tmp_path,
+    _, metrics = fit(SMALL, small_train_config(epochs=5, max_steps=12), data, tmp_path,
                        progress=False, log=lambda s: None)
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert metrics[-1]["test_acc"] is not None
@@ -103,7 +117,7 @@ def test_max_steps_ends_the_run_and_the_schedule_mid_epoch(data, tmp_path):
 
 
 def test_the_full_training_set_is_a_valid_subset_size():
-    from numpyvit.training.data import class_balanced_subset
+    from numpyvit.data.prepare import class_balanced_subset
     labels = np.array([0] * 5 + [1] * 3)
     assert len(class_balanced_subset(labels, 8, seed=0)) == 8
     picked = class_balanced_subset(labels, 6, seed=0)
@@ -121,11 +135,11 @@ def interrupt_when(predicate):
 def test_two_epochs_equal_one_epoch_then_resume_bit_for_bit(data, uninterrupted, tmp_path):
     # stop after epoch 1 with a Ctrl-C, then resume from the run folder
     with pytest.raises(KeyboardInterrupt):
-        train("vit", SMALL, small_train_config(), data, tmp_path, progress=False, workers=1,
+        fit(SMALL, small_train_config(), data, tmp_path, progress=False, workers=1,
               log=interrupt_when(lambda line: line.startswith("epoch   1/")))
     ckpt = load_checkpoint(tmp_path)
     assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 0)
-    resumed, metrics = train("vit", SMALL, small_train_config(), data, tmp_path, resume=ckpt,
+    resumed, metrics = fit(SMALL, small_train_config(), data, tmp_path, resume=ckpt,
                              progress=False, log=lambda s: None)
     assert [m["epoch"] for m in metrics] == [1, 2]
     final_weights, final_dynamics = uninterrupted()
@@ -147,22 +161,21 @@ def interrupt_at(monkeypatch, step):
     monkeypatch.setattr(train_mod, "lr_at", lr_at_with_interrupt)
     return lambda: monkeypatch.setattr(train_mod, "lr_at", real_lr_at)
 
-@pytest.mark.parametrize("dropout, workers", [(0.0, 1), (0.1, 2)])
-def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(dropout, workers, data, uninterrupted, tmp_path,
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(workers, data, uninterrupted, tmp_path,
                                                              monkeypatch, capsys):
-    # with dropout on two workers, every replica's mask generator must be saved and restored
-    model_config = {**SMALL, "dropout": dropout}
+    model_config = SMALL
     run = dict(progress=False, workers=workers)
     stop_interrupting = interrupt_at(monkeypatch, 11)     # epoch 2, step 3 of 8
     with pytest.raises(KeyboardInterrupt):
-        train("vit", model_config, small_train_config(), data, tmp_path / "b", log=print, **run)
+        fit(model_config, small_train_config(), data, tmp_path / "b", log=print, **run)
     assert "resume with: python -m numpyvit train --resume" in capsys.readouterr().out
     stop_interrupting()
     ckpt = load_checkpoint(tmp_path / "b")
     assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 4)
-    resumed, _ = train("vit", model_config, small_train_config(), data, tmp_path / "b", resume=ckpt,
+    resumed, _ = fit(model_config, small_train_config(), data, tmp_path / "b", resume=ckpt,
                        log=lambda s: None, **run)
-    final_weights, final_dynamics = uninterrupted(dropout, workers)
+    final_weights, final_dynamics = uninterrupted(workers)
     for name, value in final_weights.items():
         assert np.array_equal(value, weights(resumed)[name]), name
     # the half-finished epoch's sums travelled in the checkpoint: the same rows as without a stop
@@ -171,7 +184,7 @@ def test_ctrl_c_mid_epoch_saves_and_resume_continues_exactly(dropout, workers, d
 
 def test_recording_the_dynamics_changes_nothing_in_the_run(data, uninterrupted, tmp_path):
     # 8 steps an epoch and dynamics_steps=8: every step is sampled, the most it can interfere
-    model, _ = train("vit", SMALL, small_train_config(dynamics_steps=0), data, tmp_path,
+    model, _ = fit(SMALL, small_train_config(dynamics_steps=0), data, tmp_path,
                      progress=False, log=lambda s: None, workers=1)
     assert not (tmp_path / "dynamics.jsonl").exists()
     for name, value in uninterrupted()[0].items():
@@ -188,7 +201,7 @@ def test_a_non_finite_loss_stops_with_step_lr_and_checkpoint(data, tmp_path, mon
 
     monkeypatch.setattr(SoftmaxCrossEntropy, "forward", forward)
     with pytest.raises(TrainingDiverged, match=r"nan at step \d+ .*lr=.*last good checkpoint: .*last.npz"):
-        train("vit", SMALL, small_train_config(), data, tmp_path, progress=False, log=lambda s: None)
+        fit(SMALL, small_train_config(), data, tmp_path, progress=False, log=lambda s: None)
 
 
 def test_checkpoint_round_trip_opens_with_plain_np_load(tmp_path):
@@ -307,7 +320,7 @@ def test_predict_reads_a_dark_digit_on_a_light_page_as_light_on_black(tmp_path):
 @pytest.mark.parametrize("dynamics_steps, drawn", [("8", True), ("0", False)])
 def test_cli_train_draws_curves_and_dynamics_beside_the_run(dynamics_steps, drawn, data, tmp_path, monkeypatch,
                                                             capsys):
-    import numpyvit.training.mnist as mnist
+    import numpyvit.data.mnist as mnist
     monkeypatch.setattr(mnist, "load_mnist", lambda data_dir=None: data)
     small = ["--dim", "16", "--depth", "1", "--heads", "2", "--mlp-dim", "32"]
     code, _, _ = run_cli(["train", "--out", str(tmp_path), "--epochs", "2", "--batch-size", "64", "--no-progress",
@@ -323,20 +336,22 @@ def test_cli_will_not_overwrite_an_existing_run(tmp_path, capsys):
 
 
 def test_resume_keeps_the_stored_worker_count_and_says_when_it_changes(data, tmp_path, monkeypatch):
-    train("vit", SMALL, small_train_config(epochs=1), data, tmp_path, progress=False, log=lambda s: None,
-          workers=2)
+    import numpyvit.cli as cli
+    import numpyvit.parallel.data_parallel as dp
+    fit(SMALL, small_train_config(epochs=1), data, tmp_path, progress=False, log=lambda s: None, workers=2)
     ckpt = load_checkpoint(tmp_path)
     assert ckpt["train"]["workers"] == 2
-    made, real = [], train_mod.DataParallel
-    monkeypatch.setattr(train_mod, "DataParallel",
-                        lambda model, workers=None, backend=None: made.append(workers) or real(model, workers, backend))
-    monkeypatch.setattr(train_mod, "available_cores", lambda: 4)
+    monkeypatch.setattr(dp, "available_cores", lambda: 4)
     for workers in (None, 3):
         lines = []
-        train("vit", SMALL, small_train_config(epochs=1), data, tmp_path, resume=ckpt, progress=False,
-              log=lines.append, workers=workers)
+        model = build_model("vit", SMALL)
+        with cli.parallel(model, workers, ckpt) as net:      # what `train --resume` runs on
+            train(net, small_train_config(epochs=2), data, tmp_path / f"w{workers}", resume=ckpt, progress=False,
+                  log=lines.append)
         notes = [line for line in lines if "not bit for bit" in line]
-        assert (made[-1], len(notes)) == ((2, 0) if workers is None else (3, 1))
+        assert (net.workers, len(notes)) == ((2, 0) if workers is None else (3, 1))
+    monkeypatch.setattr(dp, "available_cores", lambda: 1)   # a smaller machine: every core it has
+    assert cli.parallel(build_model("vit", SMALL), None, ckpt).workers == 1
 
 
 def test_a_bug_in_a_command_keeps_its_traceback(monkeypatch):
@@ -352,7 +367,7 @@ def test_a_bug_in_a_command_keeps_its_traceback(monkeypatch):
 
 def test_user_errors_are_the_package_error_type():
     from numpyvit import ConfigError, UsageError
-    from numpyvit.training.mnist import DownloadError
+    from numpyvit.data.mnist import DownloadError
     for error in (ConfigError, CheckpointError, DownloadError, TrainingDiverged):
         assert issubclass(error, UsageError), error
     with pytest.raises(ConfigError, match="epochs=0 must be a positive integer"):
@@ -402,7 +417,7 @@ def test_progress_on_a_terminal_is_a_live_bar():
 
 
 def test_a_logged_training_run_writes_few_progress_lines(data, tmp_path, capsys):
-    train("vit", SMALL, small_train_config(epochs=2), data, tmp_path, progress=True, log=print)
+    fit(SMALL, small_train_config(epochs=2), data, tmp_path, progress=True, log=print)
     err = capsys.readouterr().err          # not a terminal under pytest
     assert len(err.splitlines()) == 2 * 3 and "\r" not in err
 
@@ -478,29 +493,51 @@ def test_a_resnet_records_dynamics_without_attention(tmp_path):
     from numpyvit.models.resnet import ResNetConfig
     x, y = synthetic_digits(320, seed=0)
     config = ResNetConfig(widths=(4, 8), blocks_per_stage=(1, 1)).to_dict()
-    train("resnet", config, small_train_config(epochs=1), (x[:256], y[:256], x[256:], y[256:]), tmp_path,
-          progress=False, log=lambda s: None)
+    fit(config, small_train_config(epochs=1), (x[:256], y[:256], x[256:], y[256:]), tmp_path, kind="resnet",
+        progress=False, log=lambda s: None)
     (row,) = read_jsonl(tmp_path / "dynamics.jsonl")
     assert row["attn_entropy"] == [] and "layer1.0.conv" in row["grad_norm"]
 
 
-@pytest.mark.parametrize("backend", ["threads", "processes"])
-def test_cli_backend_flag_reaches_the_trainer(backend, data, tmp_path, monkeypatch, capsys):
-    import numpyvit.training.mnist as mnist
+def test_cli_workers_flag_reaches_the_net_the_trainer_runs(data, tmp_path, monkeypatch, capsys):
+    import numpyvit.data.mnist as mnist
+    import numpyvit.parallel.data_parallel as dp
     monkeypatch.setattr(mnist, "load_mnist", lambda data_dir=None: data)
     made = []
 
-    class Recording(train_mod.DataParallel):
-        def __init__(self, model, workers=None, backend=None):
-            made.append(backend)
-            super().__init__(model, workers, backend)
+    class Recording(dp.DataParallel):
+        def __init__(self, model, workers=None, start_method=None):
+            made.append(workers)
+            super().__init__(model, workers, start_method)
 
-    monkeypatch.setattr(train_mod, "DataParallel", Recording)
+    monkeypatch.setattr(dp, "DataParallel", Recording)
     args = ["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "64", "--dim", "16",
-            "--depth", "1", "--heads", "2", "--mlp-dim", "32", "--no-progress", "--backend", backend]
+            "--depth", "1", "--heads", "2", "--mlp-dim", "32", "--no-progress", "--workers", "2"]
     assert main(args) == 0, capsys.readouterr().err
-    assert made and set(made) == {backend}
+    assert made == [2] and load_checkpoint(tmp_path / "run")["train"]["workers"] == 2
     assert (tmp_path / "run" / "curves.png").exists() and (tmp_path / "run" / "dynamics.png").exists()
+
+
+def test_train_continues_a_run_in_memory_as_one_longer_call_would(data, tmp_path):
+    # an experiment lengthens a run by calling train again with the state it returned; at a
+    # constant rate (the data-scale experiment's) the schedule does not depend on the length
+    constant = dict(lr=3e-3, min_lr=3e-3)
+    whole = build_model("vit", SMALL, seed=0)
+    train(whole, small_train_config(epochs=2, **constant), data, tmp_path / "a", progress=False, log=lambda s: None)
+    model = build_model("vit", SMALL, seed=0)
+    state = train(model, small_train_config(epochs=1, **constant), data, tmp_path / "b", progress=False,
+                  log=lambda s: None)
+    assert state.epoch == 1
+    state = train(model, small_train_config(epochs=2, **constant), data, tmp_path / "b", state=state,
+                  progress=False, log=lambda s: None)
+    assert [m["epoch"] for m in state.metrics] == [1, 2]
+    for name, value in weights(whole).items():
+        assert np.array_equal(value, weights(model)[name]), name
+    drop = {"dynamics_s"}
+    assert read_jsonl(tmp_path / "b" / "dynamics.jsonl", drop=drop) == read_jsonl(tmp_path / "a" / "dynamics.jsonl", drop=drop)
+    again = train(model, small_train_config(epochs=2, **constant), data, tmp_path / "b", state=state,
+                  progress=False, log=lambda s: None)
+    assert again is state and len(state.metrics) == 2          # nothing left to train: returned as it is
 
 
 # --- CutMix in the trainer ----------------------------------------------------------------------
@@ -515,17 +552,17 @@ def test_cutmix_training_resumes_mid_epoch_bit_for_bit(data, uninterrupted, tmp_
     # the epoch's CutMix boxes and partners come from its (seed, epoch) generator, so a run
     # stopped mid-epoch must mix the remaining steps' images exactly as the whole run did
     config = small_train_config(cutmix=1.0)
-    whole, metrics = train("vit", SMALL, config, data, tmp_path / "a", progress=False, log=lambda s: None, workers=1)
+    whole, metrics = fit(SMALL, config, data, tmp_path / "a", progress=False, log=lambda s: None, workers=1)
     assert [m["epoch"] for m in metrics] == [1, 2] and np.isfinite(metrics[-1]["train_loss"])
     plain_weights, _ = uninterrupted()
     assert any(not np.array_equal(v, weights(whole)[k]) for k, v in plain_weights.items())   # CutMix did something
     stop_interrupting = interrupt_at(monkeypatch, 11)     # epoch 2, step 3 of 8
     with pytest.raises(KeyboardInterrupt):
-        train("vit", SMALL, config, data, tmp_path / "b", progress=False, log=lambda s: None, workers=1)
+        fit(SMALL, config, data, tmp_path / "b", progress=False, log=lambda s: None, workers=1)
     stop_interrupting()
     ckpt = load_checkpoint(tmp_path / "b")
     assert (ckpt["train"]["epoch"], ckpt["train"]["step_in_epoch"]) == (1, 4)
-    resumed, resumed_metrics = train("vit", SMALL, config, data, tmp_path / "b", resume=ckpt, progress=False,
+    resumed, resumed_metrics = fit(SMALL, config, data, tmp_path / "b", resume=ckpt, progress=False,
                                      log=lambda s: None, workers=1)
     for name, value in weights(whole).items():
         assert np.array_equal(value, weights(resumed)[name]), name
@@ -535,15 +572,20 @@ def test_cutmix_training_resumes_mid_epoch_bit_for_bit(data, uninterrupted, tmp_
 
 
 # --- the weight average (TrainConfig.ema) ----------------------------------------------------------
-def test_an_ema_run_reports_and_returns_the_averaged_weights_and_keeps_both(data, tmp_path):
-    model, metrics = train("vit", SMALL, small_train_config(ema=0.9), data, tmp_path, progress=False,
-                           log=lambda s: None, workers=2)
+def test_an_ema_run_reports_the_averaged_weights_and_keeps_both(data, tmp_path):
+    model = build_model("vit", SMALL, seed=0)
+    with DataParallel(model, 2) as net:
+        state = train(net, small_train_config(ema=0.9), data, tmp_path, progress=False, log=lambda s: None)
+    metrics = state.metrics
+    own_weights = {k: v.copy() for k, v in model.state_dict().items()}     # the model keeps its own
+    state.average.copy_to()
     last = metrics[-1]
     assert {"unaveraged_test_acc", "unaveraged_test_loss"} <= set(last)
     assert last["test_loss"] != last["unaveraged_test_loss"]           # two different models were scored
     averaged, own = load_model(tmp_path), load_model(tmp_path, averaged=False)
     for name, value in model.state_dict().items():
         assert np.array_equal(value, averaged.state_dict()[name]), name
+        assert np.array_equal(own_weights[name], own.state_dict()[name]), name
     assert any(not np.array_equal(v, own.state_dict()[k]) for k, v in averaged.state_dict().items())
     assert int(load_checkpoint(tmp_path)["average"]["updates"]) == 16   # 2 epochs of 8 steps
 
@@ -552,14 +594,14 @@ def test_an_ema_run_resumes_mid_epoch_with_its_average_bit_for_bit(data, tmp_pat
     # the average is training state like AdamW's moments: a resumed run that restarted it from
     # the current weights would end with a different model
     config = small_train_config(ema=0.9)
-    whole, metrics = train("vit", SMALL, config, data, tmp_path / "a", progress=False, log=lambda s: None, workers=1)
+    whole, metrics = fit(SMALL, config, data, tmp_path / "a", progress=False, log=lambda s: None, workers=1)
     stop_interrupting = interrupt_at(monkeypatch, 11)     # epoch 2, step 3 of 8
     with pytest.raises(KeyboardInterrupt):
-        train("vit", SMALL, config, data, tmp_path / "b", progress=False, log=lambda s: None, workers=1)
+        fit(SMALL, config, data, tmp_path / "b", progress=False, log=lambda s: None, workers=1)
     stop_interrupting()
     ckpt = load_checkpoint(tmp_path / "b")
     assert int(ckpt["average"]["updates"]) == 12         # the interrupted step finishes first
-    resumed, resumed_metrics = train("vit", SMALL, config, data, tmp_path / "b", resume=ckpt, progress=False,
+    resumed, resumed_metrics = fit(SMALL, config, data, tmp_path / "b", resume=ckpt, progress=False,
                                      log=lambda s: None, workers=1)
     for name, value in weights(whole).items():
         assert np.array_equal(value, weights(resumed)[name]), name
@@ -576,7 +618,7 @@ def test_an_ema_decay_outside_0_1_is_a_config_error_naming_ema(ema):
 def test_the_long_preset_trains_through_a_weight_average_from_the_command_line(data, tmp_path, monkeypatch, capsys):
     # the preset's fields reach the run (flags still override them), and the run it starts
     # logs the averaged and the unaveraged accuracy
-    import numpyvit.training.mnist as mnist
+    import numpyvit.data.mnist as mnist
     monkeypatch.setattr(mnist, "load_mnist", lambda data_dir=None: data)
     args = ["train", "--preset", "long", "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "64",
             "--dim", "16", "--depth", "1", "--heads", "2", "--mlp-dim", "32", "--no-progress", "--workers", "1"]

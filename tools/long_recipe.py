@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from numpyvit.experiments.runs import write_json
+from numpyvit.files import read_jsonl, write_json
 from numpyvit.insight.plots import plot_test_error
 
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
@@ -30,7 +30,7 @@ def summarize(label, run_dir, at=(30,)):
     `at`: epochs whose test accuracies are kept too."""
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
     cfg = config["train_config"]
     last = metrics[-1]
     if last["epoch"] != cfg["epochs"]:

@@ -34,7 +34,7 @@ ARTIFACT = Path("artifacts/vit_mnist.npz")      # saved by notebook 5
 FAST = os.environ.get("NUMPYVIT_FAST") == "1"   # set by the test suite only
 """),
 code(r"""
-from numpyvit import (PRESETS, TrainConfig, ViTConfig, VisionTransformer, attention_maps, attention_rollout,
+from numpyvit import (PRESETS, DataParallel, TrainConfig, ViTConfig, VisionTransformer, attention_maps, attention_rollout,
                       evaluate, load_mnist, load_model, normalize, patch_embed_components, pos_embed_similarity,
                       rollout_map, sincos_pos_embed, train)
 from numpyvit.insight.analysis import (INK_LEVEL, attention_distance_for_model, distance_baselines, ink_patches,
@@ -56,8 +56,8 @@ else:   # no trained model yet: train the quick recipe with the package's traine
     cfg = TrainConfig(**train_fields)
     if FAST:
         cfg = replace(cfg, epochs=1, train_subset=6000)
-    train("vit", ViTConfig(**model_fields).to_dict(), cfg, (x_train, y_train, x_test, y_test),
-          out_dir="artifacts/quick_run", progress=False)
+    with DataParallel(VisionTransformer(ViTConfig(**model_fields), seed=cfg.seed)) as net:   # every core
+        train(net, cfg, (x_train, y_train, x_test, y_test), out_dir="artifacts/quick_run", progress=False)
     source = Path("artifacts/quick_run/last.npz")
 
 model = load_model(source)                       # in eval mode

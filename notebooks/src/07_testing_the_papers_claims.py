@@ -45,7 +45,7 @@ from numpyvit import load_mnist
 from numpyvit.experiments.data_scale import error_ratios, summarize as summarize_data_scale
 from numpyvit.insight.analysis import distance_baselines, ink_patches, mean_attention_distance, patch_distances
 from numpyvit.insight.plots import plot_data_scale, plot_deletion_curves, plot_distance_grids
-from numpyvit.training.augment import cutmix
+from numpyvit.data.augment import cutmix
 from IPython.display import Image, display
 
 # the experiments' result files, in the source checkout this numpyvit comes from

@@ -29,9 +29,9 @@ import numpy as np
 from ..errors import UsageError
 from ..insight.analysis import attention_rollout, rollout_map
 from ..layers.attention import softmax
-from ..training.augment import shift_images
+from ..data.augment import shift_images
 from ..training.checkpoint import load_model
-from ..training.data import normalize
+from ..data.prepare import normalize
 from .preprocess import ImageError, preprocess_digit
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -99,7 +99,7 @@ class DigitReader:
     def random_digit(self, rng):
         """A random MNIST test digit, from the local cache only (a page click never downloads)."""
         if self._test_set is None:
-            from ..training.mnist import load_mnist
+            from ..data.mnist import load_mnist
             try:
                 _, _, x_test, y_test = load_mnist(self.data_dir, download=False, verbose=False)
             except Exception as e:   # missing or corrupt files: say so, the page shows it

@@ -10,11 +10,11 @@ Shape legend: B batch, C channels, H, W image height and width.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..images import check_images
+
+
 def _check_images(images: np.ndarray, fn: str) -> None:
-    if images.ndim not in (3, 4):
-        raise ValueError(f"{fn}: images.shape={images.shape}, expected (B, H, W) or (B, C, H, W)")
-    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
-        raise ValueError(f"{fn}: images.dtype={images.dtype}, expected an integer or float dtype")
+    check_images(images, f"{fn}: images")
 
 
 def shift_images(images: np.ndarray, dy, dx) -> np.ndarray:

@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UsageError
+from ..files import write_atomic
 
 # ---------------------------------------------------------------------------
 # IDX files
@@ -232,14 +233,10 @@ def _fetch(names: list[str], data_dir: Path, expected: dict[str, str],
         if not missing:
             break
         _log(f"numpyvit: fetching {', '.join(missing)} from {source.name}", verbose)
-        # Temporary files in data_dir itself, so os.replace is an atomic rename
-        # on one file system; the leading dot keeps them out of plain `ls`.
-        targets = {}
-        for name in missing:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=data_dir)
-            os.close(fd)
-            targets[name] = Path(tmp)
-        try:
+        # The source writes into a folder of its own; a file reaches data_dir only once its
+        # hash matches, through the one atomic writer, so no half-written file is ever there.
+        with tempfile.TemporaryDirectory(prefix="numpyvit-fetch-") as scratch:
+            targets = {name: Path(scratch) / name for name in missing}
             failed = None
             try:
                 source.fetch(dict(targets), verbose)
@@ -250,26 +247,22 @@ def _fetch(names: list[str], data_dir: Path, expected: dict[str, str],
                 errors.append(f"{source.name}: {failed}")
             got_here = []
             for name, tmp in targets.items():
-                if tmp.stat().st_size == 0:          # mkstemp made it empty; source never wrote it
+                if not tmp.is_file() or tmp.stat().st_size == 0:     # the source never wrote it
                     if failed is None:
                         errors.append(f"{source.name}: wrote nothing for {name}")
                     continue
-                got = _sha256_file(tmp)
+                data = tmp.read_bytes()
+                got = hashlib.sha256(data).hexdigest()
                 if got == expected[name]:
-                    os.chmod(tmp, 0o644)             # mkstemp makes 0600; the cache is for everyone
-                    os.replace(tmp, data_dir / name)
+                    write_atomic(data_dir / name, data)
                     got_here.append(name)
                 elif failed is None:                 # a partial file after an error says nothing new
                     errors.append(f"{source.name}: {name} has SHA-256 {got}, expected {expected[name]}")
-            missing = [name for name in missing if name not in got_here]
-            if got_here:
-                _log(f"numpyvit:   verified {', '.join(got_here)}", verbose)
-            if missing:
-                _log(f"numpyvit:   failed: {errors[-1] if errors else 'unknown error'}", verbose)
-        finally:
-            # Runs on errors and on Ctrl-C too: no half-written file is left behind.
-            for tmp in targets.values():
-                tmp.unlink(missing_ok=True)
+        missing = [name for name in missing if name not in got_here]
+        if got_here:
+            _log(f"numpyvit:   verified {', '.join(got_here)}", verbose)
+        if missing:
+            _log(f"numpyvit:   failed: {errors[-1] if errors else 'unknown error'}", verbose)
     if missing:
         tried = "\n".join(f"  - {e}" for e in errors) or "  (no sources configured)"
         raise DownloadError(f"could not fetch MNIST files {', '.join(missing)} into {data_dir}.\n"
@@ -286,14 +279,6 @@ def _manual_install_help(data_dir: Path, expected: dict[str, str]) -> str:
 def _log(message: str, verbose: bool) -> None:
     if verbose:
         print(message, file=sys.stderr, flush=True)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _write_decompressed(data: bytes, path: Path, what: str) -> None:

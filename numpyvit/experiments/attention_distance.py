@@ -29,9 +29,10 @@ from ..insight.analysis import (INK_LEVEL, LOCAL_SHARE, attention_maps, distance
 from ..models.resnet import ResNetConfig, receptive_fields
 from ..models.vit import ViTConfig
 from ..training.checkpoint import load_checkpoint, load_model
-from ..training.data import normalize
+from ..data.prepare import normalize
 from ..training.trainer import TrainConfig
-from .runs import run_or_resume, write_csv, write_json
+from ..files import write_csv, write_json
+from .runs import new_model, run_or_resume, whole_model
 
 PATCHES = (7, 4, 2)                   # 4x4, 7x7 and 14x14 grids
 AUGMENTATIONS = ("none", "cutmix")
@@ -51,9 +52,10 @@ def run_name(patch, augmentation):
 
 
 def train_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, epochs=EPOCHS,
-               train_size=0, progress=True, log=print, workers=None, backend=None):
+               train_size=0, progress=True, log=print, make_net=whole_model):
     """Train (or resume) every run; returns {(patch, augmentation): metrics list}.
-    train_size > 0 trains on a class-balanced subset (the tests' quick mode)."""
+    train_size > 0 trains on a class-balanced subset (the tests' quick mode); make_net(model)
+    is the net each model trains on (a DataParallel, or by default the model run whole)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for p in patches:
@@ -66,8 +68,9 @@ def train_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, epoc
             if train_size:
                 cfg = TrainConfig(**{**cfg.to_dict(), "train_subset": train_size})
             model_config = ViTConfig(patch_size=p).to_dict()
-            runs[p, aug] = run_or_resume("vit", model_config, cfg, data, out_dir / run_name(p, aug),
-                                         progress=progress, log=log, workers=workers, backend=backend)
+            with make_net(new_model("vit", model_config, cfg)) as net:
+                state = run_or_resume(net, cfg, data, out_dir / run_name(p, aug), progress=progress, log=log)
+            runs[p, aug] = state.metrics
     return runs
 
 

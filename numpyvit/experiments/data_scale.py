@@ -31,10 +31,10 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..models.registry import config_class
-from ..training.checkpoint import load_checkpoint, load_model
-from ..training.data import class_balanced_subset, normalize
+from ..data.prepare import class_balanced_subset, normalize
 from ..training.trainer import TrainConfig, evaluate
-from .runs import parameters, run_or_resume, write_csv
+from ..files import write_csv
+from .runs import new_model, parameters, run_or_resume, whole_model
 
 DEFAULT_SIZES = (1000, 4000, 15000, 60000)
 # name -> (model kind, config fields over that kind's defaults)
@@ -91,12 +91,14 @@ def plateaued(losses):
 
 
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0, 1), batch_size=128,
-               model_configs=None, train_overrides=None, progress=True, log=print, workers=None, backend=None,
+               model_configs=None, train_overrides=None, progress=True, log=print, make_net=whole_model,
                block_steps=None):
     """Run (or resume) the experiment, adding each run to results.csv as it ends; return this
     call's rows.
     The figure is drawn by the caller (insight.plots.plot_data_scale of summarize(rows)).
     model_configs: {name: model config dict} in place of MODELS' (the tests' tiny models).
+    make_net:    model -> the net to train it on, a context manager (a DataParallel, or the
+                 default: the model run whole).
     block_steps: the block's length in steps (default BLOCK_STEPS; the tests use a few)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -114,40 +116,41 @@ def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=
             for name in models:
                 run_dir = out_dir / f"{name}-n{size}-s{seed}"
                 rows.append(_run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progress, log,
-                                               workers, backend, block_steps or BLOCK_STEPS,
+                                               make_net, block_steps or BLOCK_STEPS,
                                                (model_configs or {}).get(name)))
                 write_results(out_dir / "results.csv", rows)
     return rows
 
 
-def _run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progress, log, workers, backend,
+def _run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progress, log, make_net,
                        block_steps, model_config=None):
+    """One run, lengthened block by block in memory until its loss plateaus, then cooled down."""
     kind, fields = MODELS[name]
     model_config = model_config or {**config_class(kind)().to_dict(), **fields}
     per_block, _ = block_epochs(size, batch_size, block_steps)
     t0 = time.perf_counter()
-    blocks = 0
-    while True:
-        blocks += 1
-        cfg = run_config(size, blocks, batch_size, seed, base, block_steps)
-        metrics = run_or_resume(kind, model_config, cfg, data, run_dir, progress=progress, log=lambda s: None,
-                                workers=workers, backend=backend, same_config=_same_but_longer)
-        losses = block_losses(metrics[:cfg.epochs], per_block)   # a finished run is read back block by block
-        if plateaued(losses) or blocks >= MAX_BLOCKS:
-            break
-    at_plateau = metrics[cfg.epochs - 1]["test_acc"]
-    cfg = run_config(size, blocks + 1, batch_size, seed, base, block_steps, cooldown=True)
-    metrics = run_or_resume(kind, model_config, cfg, data, run_dir, progress=progress, log=lambda s: None,
-                            workers=workers, backend=backend, same_config=_same_but_longer)
-    stored = load_checkpoint(run_dir)["train"]["epoch"]
-    if stored > cfg.epochs:
-        raise ConfigError(f"{run_dir} holds a longer run ({stored} epochs) than the plateau rule stops at "
-                          f"({cfg.epochs}); move it away or use another --out")
-    model = load_model(run_dir)
-    x_train, y_train, x_test, y_test = data
-    keep = class_balanced_subset(y_train, size, seed)
-    train_loss, train_acc, _ = evaluate(model, normalize(x_train[keep]), y_train[keep], workers=workers,
-                                        backend=backend)
+    model = new_model(kind, model_config, run_config(size, 1, batch_size, seed, base, block_steps))
+    with make_net(model) as net:
+        state, blocks = None, 0
+        while True:
+            blocks += 1
+            cfg = run_config(size, blocks, batch_size, seed, base, block_steps)
+            state = run_or_resume(net, cfg, data, run_dir, state, progress=progress, log=lambda s: None,
+                                  same_config=_same_but_longer)
+            losses = block_losses(state.metrics[:cfg.epochs], per_block)   # a finished run is read back block by block
+            if plateaued(losses) or blocks >= MAX_BLOCKS:
+                break
+        at_plateau = state.metrics[cfg.epochs - 1]["test_acc"]
+        cfg = run_config(size, blocks + 1, batch_size, seed, base, block_steps, cooldown=True)
+        state = run_or_resume(net, cfg, data, run_dir, state, progress=progress, log=lambda s: None,
+                              same_config=_same_but_longer)
+        if state.epoch > cfg.epochs:
+            raise ConfigError(f"{run_dir} holds a longer run ({state.epoch} epochs) than the plateau rule stops at "
+                              f"({cfg.epochs}); move it away or use another --out")
+        x_train, y_train, x_test, y_test = data
+        keep = class_balanced_subset(y_train, size, seed)
+        train_loss, train_acc, _ = evaluate(net, normalize(x_train[keep]), y_train[keep])
+    metrics = state.metrics
     last = metrics[-1]
     row = {"model": name, "train_size": size, "seed": seed, "blocks": blocks,
            "steps": cfg.epochs * (size // batch_size), "cooldown_steps": cfg.cooldown_steps, "epochs": cfg.epochs,

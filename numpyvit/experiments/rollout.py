@@ -21,8 +21,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..insight.analysis import INK_LEVEL, deletion_curve, ink_per_patch, rollout_controls, rollout_maps_for_model
 from ..training.checkpoint import load_model
-from ..training.data import normalize
-from .runs import write_json
+from ..data.prepare import normalize
+from ..files import write_json
 
 FRACTIONS = (0, 1 / 16, 2 / 16, 3 / 16, 4 / 16, 6 / 16, 8 / 16)   # of the patches blanked
 ORDERS = ("high", "random", "low", "ink")

@@ -1,73 +1,69 @@
-"""One training run of an experiment: trained once, resumed if interrupted, skipped when done.
+"""One training run of an experiment: trained once, resumed if interrupted, read back when done.
 
 Every run is an ordinary run folder (see training/trainer.py), so an experiment stopped at any
 point continues where it stopped, and a finished run is read back rather than trained again.
 A folder that holds a run with another config is an error, never silently overwritten.
+
+    with make_net(model) as net:                                   # the caller's cores
+        state = run_or_resume(net, cfg, data, run_dir)             # from the folder, if any
+        state = run_or_resume(net, longer_cfg, data, run_dir, state=state)   # on, in memory
 """
-import csv
 import json
 import time
 
 from ..errors import ConfigError
+from ..models.registry import build_model, model_kind
 from ..training.checkpoint import load_checkpoint
-from ..training.trainer import train
+from ..training.trainer import schedule, train
+
+
+def whole_model(model):
+    """The default `make_net`: the model run as it is, on one process (its matmuls still
+    use every core through BLAS). A context manager, like a DataParallel."""
+    from contextlib import nullcontext
+    return nullcontext(model)
+
+
+def new_model(kind, model_config, cfg):
+    """The run's model before training: seeded by the run's seed, as `train` does."""
+    return build_model(kind, model_config, seed=cfg.seed)
 
 
 def total_steps(cfg, n_train):
     """The optimisation steps a TrainConfig asks for on n_train images."""
-    per_epoch = (cfg.train_subset or n_train) // cfg.batch_size
-    return min(cfg.epochs * per_epoch, cfg.max_steps or float("inf"))
+    return schedule(cfg.train_subset or n_train, cfg)[1]
 
 
-def run_or_resume(kind, model_config, cfg, data, run_dir, progress=True, log=print, workers=None,
-                  backend=None, same_config=None):
-    """Train (or resume, or just read back) one run; returns its metrics list.
+def run_or_resume(net, cfg, data, run_dir, state=None, progress=True, log=print, same_config=None):
+    """Bring one run of `net` to the end of `cfg`; returns its RunState.
 
-    same_config(stored, wanted) decides whether a folder's stored TrainConfig dict is the
-    run asked for (default: equal dicts); the data-scale experiment relaxes it to allow a run
-    to be continued for more epochs.
+    The first call (state=None) picks the run up from its folder: a finished run is read back,
+    an interrupted one resumed, an empty folder started. Later calls pass the state the last
+    one returned and continue in memory. same_config(stored, wanted) decides whether a
+    folder's stored TrainConfig dict is the run asked for (default: equal dicts); the
+    data-scale experiment relaxes it to let a run be continued for more epochs.
     """
+    model = getattr(net, "model", net)
     resume = None
-    if (run_dir / "last.npz").exists():
+    if state is None and (run_dir / "last.npz").exists():
         resume = load_checkpoint(run_dir)
         stored = resume["train"].get("train_config")
         if stored is not None:     # a run stored before a field was added has that field's default
             stored = type(cfg).from_dict(stored).to_dict()
         ok = (same_config or (lambda a, b: a == b))(stored, cfg.to_dict())
-        same_model = resume["model"] == kind and resume["config"] == json.loads(json.dumps(model_config))
+        same_model = (resume["model"] == model_kind(model)
+                      and resume["config"] == json.loads(json.dumps(model.config.to_dict())))
         if not ok or not same_model:
             raise ConfigError(f"{run_dir} holds a run with another config; move it away or use another --out")
-    per_epoch = (cfg.train_subset or len(data[0])) // cfg.batch_size
-    steps = total_steps(cfg, len(data[0]))
-    done = resume is not None and resume["train"]["epoch"] * per_epoch >= steps
-    log(f"{run_dir.name}: {cfg.epochs} epochs, {steps} steps"
-        + (" (done)" if done else " (resuming)" if resume else ""))
-    if done:
-        return resume["train"]["metrics"]
+    before = len(state.metrics) if state else len(resume["train"]["metrics"]) if resume else 0
     t0 = time.perf_counter()
-    _, metrics = train(kind, model_config, cfg, data, run_dir, resume=resume, progress=progress,
-                       log=lambda s: None, workers=workers, backend=backend)
-    log(f"  -> test accuracy {metrics[-1]['test_acc']:.4f} ({time.perf_counter() - t0:.0f} s this call)")
-    return metrics
+    state = train(net, cfg, data, run_dir, resume=resume, state=state, progress=progress, log=lambda s: None)
+    done = "done before" if len(state.metrics) == before else f"{time.perf_counter() - t0:.0f} s this call"
+    log(f"{run_dir.name}: {cfg.epochs} epochs, {total_steps(cfg, len(data[0]))} steps -> test accuracy "
+        f"{state.metrics[-1]['test_acc']:.4f} ({done})")
+    return state
 
 
 def parameters(run_dir):
     """The parameter count train() wrote into the run's config.json."""
     return json.loads((run_dir / "config.json").read_text())["parameters"]
-
-
-def write_json(path, obj):
-    """Write a result file atomically: a reader never sees it half written."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    tmp.replace(path)
-
-
-def write_csv(path, rows, fields):
-    """Write rows (dicts) as a CSV with these columns, atomically; keys not in fields are left out."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)

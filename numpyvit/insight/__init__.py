@@ -1,5 +1,5 @@
 """What a model has learned, measured (analysis.py, NumPy only) and drawn (plots.py, matplotlib);
-and the model itself drawn from its config (diagrams.py).
+the model itself drawn from its config (diagrams.py); and the report of `analyze` (report.py).
 
-Imports only the layers, the models, numpy and matplotlib: never the training code.
+Imports the layers, the models, data, files, numpy and matplotlib: never the training code.
 """

@@ -18,6 +18,8 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from ..files import write_atomic
+from ..images import check_images
 from . import analysis
 
 HEAT_CMAP = "inferno"     # attention: dark = little, bright = much
@@ -26,14 +28,15 @@ OUTLINE = dict(colors="white", linewidths=1.0,
                path_effects=[patheffects.withStroke(linewidth=2.2, foreground="black")])
 
 
+def save_figure(fig, path, dpi=120, tight=True):
+    """Write a figure as PNG, atomically (figures are plain objects, not pyplot's: nothing to close)."""
+    box = "tight" if tight else None
+    return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches=box))
+
+
 def _gray_images(images, name):
     """(n, H, W) or (n, 1, H, W) -> (n, H, W)."""
-    x = np.asarray(images)
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 3:
-        raise ValueError(f"{name}.shape={np.shape(images)}, expected (n, H, W) or (n, 1, H, W)")
-    return x
+    return check_images(np.asarray(images), name, channels=1)[:, 0]
 
 
 def _upsample(m, size):

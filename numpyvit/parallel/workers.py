@@ -1,10 +1,10 @@
 """Worker processes for DataParallel: replicas of the model that do not share Python's GIL.
 
-Two threads in one process take turns holding the GIL between NumPy calls. At the trainer's
-chunk size (64 images, arrays of ~70k floats) each call is short, so the threads hand the
-GIL back and forth hundreds of times a step and, depending on the machine's state, run
-anywhere from 0.7x to 1.5x one thread. Separate processes each have their own interpreter
-and never wait for each other. The price is that they share no Python objects: everything a
+Two threads in one process would take turns holding the GIL between NumPy calls. At the
+trainer's chunk size (64 images, arrays of ~70k floats) each call is short, so threads hand
+the GIL back and forth hundreds of times a step and, depending on the machine's state, ran
+anywhere from 0.7x to 1.5x one thread (docs/performance.md). Separate processes each have
+their own interpreter and never wait for each other. The price is that they share no Python objects: everything a
 replica needs must be sent to it or put where both processes can see it.
 
 What lives where (W workers: the parent runs chunk 0 itself, process k runs chunk k):
@@ -135,9 +135,8 @@ def worker_main(index, replica, conn, parent_ends, weights_name, grads_name, wei
     while a worker holds its own pipe's other end, the pipe never closes, and the worker would
     outlive a parent that was killed.
 
-    replica: a copy of the model with its own dropout generators; its parameters and buffers
-    are replaced by views of the shared weights, its gradients by views of its own part of
-    the shared gradients.
+    replica: a copy of the model; its parameters and buffers are replaced by views of the
+    shared weights, its gradients by views of its own part of the shared gradients.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
     for end in parent_ends:
@@ -183,14 +182,6 @@ def worker_main(index, replica, conn, parent_ends, weights_name, grads_name, wei
                     # dx has the images' shape: into the chunk's second half if it fits, else by pipe
                     same = dx.shape == images.shape and dx.dtype == images.dtype
                     result = chunk.write_dx(where, dx) if same else dx
-                elif op == "rng_states":
-                    result = {name: m.rng.bit_generator.state
-                              for name, m in replica.modules() if hasattr(m, "rng")}
-                elif op == "set_rng_states":
-                    for name, m in replica.modules():
-                        if hasattr(m, "rng") and name in args[0]:
-                            m.rng.bit_generator.state = args[0][name]
-                    result = None
                 else:
                     raise ValueError(f"unknown request {op!r}")
                 reply = ("ok", result)

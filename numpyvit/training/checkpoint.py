@@ -13,13 +13,12 @@ Files are written to a temporary file beside the target and renamed into place, 
 mid-write never destroys the previous checkpoint.
 """
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UsageError
+from ..files import write_atomic
 from ..models.registry import build_model, model_kind
 
 FORMAT = "numpyvit-checkpoint-1"
@@ -42,26 +41,8 @@ def save_checkpoint(path, model, optimizer=None, train_state=None, average=None)
     arrays["meta.model"] = np.array(model_kind(model))
     arrays["meta.config"] = np.array(json.dumps(model.config.to_dict()))
     arrays["meta.train"] = np.array(json.dumps(train_state or {}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    # a checkpoint is an ordinary file (0666 before the umask), replaced whole or not at all
+    return write_atomic(path, lambda f: np.savez(f, **arrays), mode=0o666)
 
 
 def load_checkpoint(path):

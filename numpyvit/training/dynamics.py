@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from ..layers.attention import Attention
-from .parallel import _blas_one_thread
+from ..blas import one_blas_thread
 
 
 def parameter_group(name):
@@ -139,7 +139,7 @@ class TrainingDynamics:
         # one BLAS thread: threads of a small matmul that wait for a busy core can make this
         # pass ~8x slower on a loaded machine, and one thread loses little on an idle one
         try:
-            with _blas_one_thread():
+            with one_blas_thread():
                 self.model.forward(self.probe)
         finally:
             self.model.train(was_training)

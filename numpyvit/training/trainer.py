@@ -1,30 +1,30 @@
-"""Training: the loop, evaluation, presets, progress, metrics and checkpoints of a run folder.
+"""Training: the recipe (TrainConfig, PRESETS), the loop (train) and evaluation.
+
+    net = DataParallel(model)                     # or the model itself: anything with forward/backward
+    state = train(net, TrainConfig(), (x_train, y_train, x_test, y_test), "runs/mine")
 
 A run folder holds config.json, metrics.jsonl (one JSON object per epoch), dynamics.jsonl
 (gradient norms, update ratios, clipping and attention entropy per epoch; see dynamics.py) and
-last.npz (the checkpoint, rewritten atomically every epoch). The trainer draws nothing: the
-command line adds curves.png and dynamics.png from the two .jsonl files.
+last.npz (the checkpoint, rewritten atomically every epoch; see run.py). The trainer draws
+nothing and builds nothing: the caller gives it the net to run, and the command line draws
+curves.png and dynamics.png from the two .jsonl files.
 """
-import json
 import math
-import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..data.augment import augment, cutmix
+from ..data.prepare import class_balanced_subset, normalize
 from ..errors import ConfigError, UsageError
+from ..files import write_json, write_jsonl
 from ..layers.loss import SoftmaxCrossEntropy
 from ..models.config import Config, check_positive_int
-from ..models.registry import build_model
-from .augment import augment, cutmix
-from .checkpoint import save_checkpoint
-from .data import class_balanced_subset, normalize
-from .dynamics import TrainingDynamics
-from .optim import AdamW, WeightAverage, clip_grad_norm, lr_at
-from .parallel import DataParallel, available_cores
+from ..models.registry import model_kind
+from .optim import clip_grad_norm, lr_at
+from .run import Progress, RunState, StopRequest
 
 
 @dataclass
@@ -84,44 +84,200 @@ PRESETS = {
 }
 
 
-PROBE_IMAGES = 128   # test digits whose attention entropy dynamics.jsonl follows
-
-
 class TrainingDiverged(UsageError, RuntimeError):
     """The loss became NaN or infinite: the recipe (usually the learning rate) does not train."""
 
 
-class StopRequest:
-    """Turns the first Ctrl-C into a request to stop after the current step, so the checkpoint
-    never catches an optimiser step half done; a second Ctrl-C interrupts at once."""
+def train(net, train_config, data, out_dir, resume=None, state=None, progress=True, log=print):
+    """Train `net` on `data`, writing the run folder `out_dir`; returns the run's RunState.
 
-    def __init__(self):
-        self.requested = False
-        self.previous = None
+    net:     the model, or a DataParallel of it (anything with forward, backward, train, eval;
+             a wrapper's `.model` is the model). The model's weights are trained in place.
+    data:    (x_train, y_train, x_test, y_test), uint8 images (n, H, W) and int labels.
+    resume:  a checkpoint dict from load_checkpoint(): the run continues exactly where it stopped.
+    state:   the RunState a previous call returned: the run continues in memory, for as many
+             epochs as this call's config has (an experiment lengthening a run).
 
-    def __enter__(self):
-        try:
-            self.previous = signal.signal(signal.SIGINT, self.handle)
-        except ValueError:        # not the main thread: Ctrl-C keeps its default behaviour
-            self.previous = None
-        return self
-
-    def handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
-def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0, workers=None, backend=None):
-    """Mean loss, accuracy and the predicted probabilities (B, K) on normalised images.
-
-    `model` is a Module, split across `workers` cores (default: every core), or a DataParallel.
+    With `ema`, the test metrics are the weight average's (the unaveraged weights' are logged
+    beside them); the model keeps the optimiser's own weights, `state.average.copy_to()` puts
+    the average in. Each epoch's order and augmentation come from a generator seeded by
+    (seed, epoch), so an epoch replays bit for bit, and a run stopped mid-epoch skips the
+    steps it did.
     """
-    net = model if isinstance(model, DataParallel) else DataParallel(model, workers, backend)
+    cfg, out_dir = train_config, Path(out_dir)
+    model = getattr(net, "model", net)
+    x_train, y_train = training_set(data[0], data[1], cfg)
+    x_test, y_test = normalize(data[2]), data[3]
+    steps_per_epoch, total_steps, warmup_steps = schedule(len(x_train), cfg)
+    if state is None:
+        state = RunState.start(model, cfg, x_test, steps_per_epoch)
+        if resume is not None:
+            state.restore(model, resume)
+            note_worker_change(resume, net, log)
+    if state.epoch * steps_per_epoch >= total_steps:      # nothing left to train: read back as it is
+        return state
+    write_json(out_dir / "config.json", {"model": model_kind(model), "model_config": model.config.to_dict(),
+                                         "train_config": cfg.to_dict(), "parameters": model.num_parameters()})
+    checkpoint = out_dir / "last.npz"
+    loss_fn = SoftmaxCrossEntropy(cfg.label_smoothing)
+    t_start = time.perf_counter() - state.elapsed_s
+    model.train()
+    with StopRequest() as stop:
+        for epoch in range(state.epoch, cfg.epochs):
+            end = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)     # steps in this epoch
+            if end <= 0:                                                          # max_steps reached
+                break
+            images, labels = epoch_data(x_train, y_train, epoch, cfg, model.config.num_classes)
+            bar = Progress(end, f"epoch {epoch + 1}/{cfg.epochs}", state.step_in_epoch, enabled=progress)
+            for i in range(state.step_in_epoch, end):
+                if stop.requested:
+                    bar.close()
+                    state.elapsed_s = time.perf_counter() - t_start
+                    state.save(checkpoint, model, cfg, getattr(net, "workers", 1))
+                    log(f"\ninterrupted at epoch {epoch + 1}, step {i}/{end}; saved {checkpoint}\n"
+                        f"resume with: python -m numpyvit train --resume {out_dir}")
+                    raise KeyboardInterrupt
+                t0 = time.perf_counter()
+                batch = slice(i * cfg.batch_size, (i + 1) * cfg.batch_size)
+                xb, yb = normalize(images[batch]), labels[batch]
+                step = epoch * steps_per_epoch + i
+                state.optimizer.lr = learning_rate(step, total_steps, warmup_steps, cfg)
+                loss, logits = train_step(net, model, loss_fn, state, xb, yb, step, cfg.clip_grad)
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"loss became {loss} at step {step} (epoch {epoch + 1}, batch {i + 1}) with "
+                        f"lr={state.optimizer.lr:.3g}; last good checkpoint: "
+                        f"{checkpoint if checkpoint.exists() else 'none yet'}")
+                hard = yb if yb.ndim == 1 else yb.argmax(1)     # a mixed image counts as its larger part
+                state.stats.add(loss, int(np.sum(logits.argmax(1) == hard)), len(yb), time.perf_counter() - t0)
+                state.step_in_epoch = i + 1
+                bar.update(i + 1, state.stats.shown)
+            bar.close()
+
+            last = epoch + 1 == cfg.epochs or (epoch + 1) * steps_per_epoch >= total_steps
+            t_eval = time.perf_counter()
+            scores = test_scores(net, state.average, x_test, y_test, cfg) \
+                if (epoch + 1) % cfg.eval_every == 0 or last else {"test_loss": None, "test_acc": None}
+            finish_epoch(state, scores, time.perf_counter() - t_eval, time.perf_counter() - t_start,
+                         epoch * steps_per_epoch + end)
+            write_jsonl(out_dir / "metrics.jsonl", state.metrics)
+            if state.dynamics is not None:
+                write_jsonl(out_dir / "dynamics.jsonl", state.dynamics.rows)
+            state.save(checkpoint, model, cfg, getattr(net, "workers", 1))
+            log(epoch_line(state.metrics[-1], cfg.epochs))
+    return state
+
+
+def train_step(net, model, loss_fn, state, xb, yb, step, clip):
+    """One optimisation step: forward, loss, backward, gradient clipping, AdamW, the weight
+    average, and the dynamics recorder's two looks. Returns (loss, logits); a loss that is not
+    finite returns at once, before anything is changed."""
+    logits = net.forward(xb)
+    loss = loss_fn.forward(logits, yb)
+    if not math.isfinite(loss):
+        return loss, logits
+    state.optimizer.zero_grad()
+    net.backward(loss_fn.backward())                     # the gradients land in model.grads
+    if state.dynamics is not None:
+        state.dynamics.gradients(step)                   # on sampled steps; reads, never writes
+    norm = clip_grad_norm(model, clip) if clip else None
+    state.optimizer.step()
+    if state.average is not None:
+        state.average.update()
+    if state.dynamics is not None:
+        state.dynamics.updated(step, norm, clip)
+    return loss, logits
+
+
+def training_set(x_train, y_train, cfg):
+    """The images the run trains on: all of them, or a class-balanced subset of cfg.train_subset."""
+    if not cfg.train_subset:
+        return x_train, y_train
+    keep = class_balanced_subset(y_train, cfg.train_subset, cfg.seed)
+    return x_train[keep], y_train[keep]
+
+
+def schedule(n, cfg):
+    """(steps per epoch, total steps, warm-up steps) on n training images."""
+    steps_per_epoch = n // cfg.batch_size
+    if steps_per_epoch < 1:
+        raise ConfigError(f"batch_size={cfg.batch_size} is larger than the training set ({n} images)")
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:                     # the schedule then ends at max_steps, as does the run
+        total_steps = min(total_steps, cfg.max_steps)
+    return steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch)
+
+
+def learning_rate(step, total_steps, warmup_steps, cfg):
+    """Warm-up then cosine (lr_at); during a cool-down, scaled by (steps left) / cooldown_steps."""
+    lr = lr_at(step, total_steps, cfg.lr, warmup_steps, cfg.min_lr)
+    if cfg.cooldown_steps:
+        lr *= min(1.0, (total_steps - step) / cfg.cooldown_steps)
+    return lr
+
+
+def epoch_data(x_train, y_train, epoch, cfg, num_classes):
+    """The epoch's images in its order, augmented, and their labels (target distributions (n, K)
+    with CutMix), all drawn from a generator seeded by (seed, epoch)."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    order = rng.permutation(len(x_train))
+    images = augment(x_train[order], rng, shift=cfg.shift, rotate=cfg.rotate, scale=cfg.scale)
+    labels = y_train[order]
+    if cfg.cutmix:
+        images, labels = cutmix(images, labels, num_classes, rng, cfg.cutmix)
+    return images, labels
+
+
+def test_scores(net, average, x_test, y_test, cfg):
+    """The test loss and accuracy reported for the epoch: the weight average's when the run
+    keeps one, with the optimiser's own weights' beside them."""
+    loss, acc, _ = evaluate(net, x_test, y_test, cfg.eval_batch_size)
+    if average is None:
+        return {"test_loss": loss, "test_acc": acc}
+    with average.applied():
+        avg_loss, avg_acc, _ = evaluate(net, x_test, y_test, cfg.eval_batch_size)
+    return {"test_loss": avg_loss, "test_acc": avg_acc, "unaveraged_test_loss": loss, "unaveraged_test_acc": acc}
+
+
+def finish_epoch(state, scores, eval_s, elapsed_s, steps_done):
+    """Close the epoch in `state`: its metrics row, its dynamics row, the count moved on."""
+    stats = state.stats
+    row = {"epoch": state.epoch + 1, "train_loss": stats.loss, "train_acc": stats.acc,
+           "test_loss": scores["test_loss"], "test_acc": scores["test_acc"], "lr": state.optimizer.lr,
+           "epoch_s": stats.train_s + eval_s, "elapsed_s": elapsed_s, "img_per_s": stats.img_per_s}
+    if state.average is not None:
+        row.update(unaveraged_test_loss=scores.get("unaveraged_test_loss"),
+                   unaveraged_test_acc=scores.get("unaveraged_test_acc"))
+    state.metrics.append(row)
+    if state.dynamics is not None:
+        state.dynamics.end_period(epoch=state.epoch + 1, step=steps_done)
+    state.epoch, state.step_in_epoch, state.elapsed_s = state.epoch + 1, 0, elapsed_s
+    state.stats = type(stats)()
+
+
+def epoch_line(row, epochs):
+    """The log line of a finished epoch."""
+    test = "(no test)"
+    if row["test_acc"] is not None:
+        test = f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.4f}"
+        if row.get("unaveraged_test_acc") is not None:
+            test += f" (unaveraged {row['unaveraged_test_acc']:.4f})"
+    return (f"epoch {row['epoch']:>3}/{epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+            f"{test}  lr {row['lr']:.2e}  {row['epoch_s']:.1f}s  {row['img_per_s']:.0f} img/s")
+
+
+def note_worker_change(checkpoint, net, log):
+    """A bit-exact resume needs the worker count the run began with (float rounding depends on
+    how the batch is split): say so when it differs."""
+    stored, now = checkpoint["train"].get("workers"), getattr(net, "workers", 1)
+    if stored and stored != now:
+        log(f"note: this run was trained on {stored} workers and continues on {now}: "
+            f"it resumes correctly but not bit for bit")
+
+
+def evaluate(net, images, labels, batch_size=500, label_smoothing=0.0):
+    """Mean loss, accuracy and the predicted probabilities (B, K) of `net` (a model or a
+    DataParallel) on normalised images, in eval mode (the mode it had is restored)."""
     was_training = net.training
     net.eval()
     loss_fn = SoftmaxCrossEntropy(label_smoothing)
@@ -133,232 +289,5 @@ def evaluate(model, images, labels, batch_size=500, label_smoothing=0.0, workers
             probs.append(loss_fn.probs)
     finally:
         net.train(was_training)
-        if net is not model:
-            net.close()
     probs = np.concatenate(probs)
     return total / len(images), float(np.mean(probs.argmax(1) == labels)), probs
-
-
-class Progress:
-    """Progress through one epoch's steps, fitted to where the output goes.
-
-    On a terminal, a live bar (tqdm) with the running loss, accuracy and speed. Anywhere else
-    (a log file, CI, a notebook's subprocess) a bar's carriage-return redraws would each become
-    a line of their own, hundreds per epoch, so it prints one plain line at each quarter of the
-    epoch instead; the epoch's summary line is the trainer's log.
-    """
-
-    def __init__(self, total, desc, first=0, stream=None):
-        self.total, self.desc = total, desc
-        self.stream = stream if stream is not None else sys.stderr
-        self.bar = None
-        if self.stream.isatty():
-            try:
-                from tqdm import tqdm
-                self.bar = tqdm(total=total, initial=first, desc=desc, unit="step", leave=False,
-                                dynamic_ncols=True, file=self.stream)
-            except ImportError:       # no tqdm: plain lines on the terminal too
-                pass
-        self.marks = {total * k // 4 for k in (1, 2, 3)} - {0}
-
-    def update(self, done, stats):
-        """`done` steps of this epoch are finished; stats() -> {name: text} for the display."""
-        if self.bar is not None:
-            self.bar.update(1)
-            if done % 10 == 0:
-                self.bar.set_postfix(stats())
-        elif done in self.marks:
-            shown = "  ".join(f"{k} {v}" for k, v in stats().items())
-            print(f"{self.desc}: step {done}/{self.total}  {shown}", file=self.stream, flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
-def train(model_kind, model_config, train_config, data, out_dir, resume=None, progress=True,
-          log=print, workers=None, backend=None):
-    """Train a model, writing the run folder `out_dir`; returns (model, metrics list).
-
-    model_kind: 'vit' (model_config a ViTConfig dict) or 'resnet'.
-    data:       (x_train, y_train, x_test, y_test), uint8 images (n, 28, 28) and int labels.
-    resume:     a checkpoint dict from load_checkpoint(): weights, optimiser, epoch/step, RNG
-                states and metrics are restored, and the run continues exactly where it stopped.
-    workers:    workers to split each batch across (default: every core, or on resume the
-                stored run's count if this machine has that many; see parallel.py). The result
-                depends on it only through float rounding, but a bit-exact resume needs the
-                same count as the run it continues.
-    backend:    'processes' or 'threads' to run the workers on (default: parallel.py's); both
-                give the same results, bit for bit.
-
-    With `ema`, the test metrics are the weight average's (the unaveraged weights' are logged
-    beside them) and the returned model holds the averaged weights; the checkpoint keeps both.
-
-    Each epoch's order and augmentation come from a generator seeded by (seed, epoch), so an
-    epoch can be replayed bit for bit, and a run stopped mid-epoch skips the steps it did.
-    """
-    cfg = train_config
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    x_train, y_train, x_test, y_test = data
-    if cfg.train_subset:
-        keep = class_balanced_subset(y_train, cfg.train_subset, cfg.seed)
-        x_train, y_train = x_train[keep], y_train[keep]
-    n = len(x_train)
-    steps_per_epoch = n // cfg.batch_size
-    if steps_per_epoch < 1:
-        raise ConfigError(f"batch_size={cfg.batch_size} is larger than the training set ({n} images)")
-    total_steps = cfg.epochs * steps_per_epoch
-    if cfg.max_steps:                     # the schedule then ends at max_steps, as does the run
-        total_steps = min(total_steps, cfg.max_steps)
-    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
-
-    model = build_model(model_kind, model_config, seed=cfg.seed)
-    stored_workers = resume["train"].get("workers") if resume is not None else None
-    if workers is None and stored_workers and stored_workers <= available_cores():
-        workers = stored_workers             # continue exactly as the run began
-    net = DataParallel(model, workers, backend)   # forward and backward on every core
-    if stored_workers and stored_workers != net.workers:
-        log(f"note: this run was trained on {stored_workers} workers and continues on {net.workers}: "
-            f"it resumes correctly but not bit for bit")
-    optimizer = AdamW(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    average = WeightAverage(model, cfg.ema) if cfg.ema else None
-    loss_fn = SoftmaxCrossEntropy(cfg.label_smoothing)
-    x_test_n = normalize(x_test)
-    dynamics = None                          # gradient norms, update ratios, clipping, attention entropy
-    if cfg.dynamics_steps:
-        every = max(1, steps_per_epoch // cfg.dynamics_steps)
-        dynamics = TrainingDynamics(model, x_test_n[:PROBE_IMAGES], every)
-    start_epoch, start_step, metrics, elapsed0 = 0, 0, [], 0.0
-    partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "train_s": 0.0}
-    if resume is not None:
-        model.load_state_dict(resume["state"])
-        optimizer.load_state_dict(resume["optim"])
-        if average is not None:
-            average.load_state_dict(resume["average"])
-        t = resume["train"]
-        start_epoch, start_step, metrics = t["epoch"], t["step_in_epoch"], t["metrics"]
-        elapsed0 = t.get("elapsed_s", 0.0)
-        partial = t.get("partial", partial)
-        net.set_rng_states(t.get("model_rng", {}))     # dropout masks, in every replica
-        if dynamics is not None and t.get("dynamics"):
-            dynamics.load_state_dict(t["dynamics"])
-    (out_dir / "config.json").write_text(json.dumps(
-        {"model": model_kind, "model_config": model_config, "train_config": cfg.to_dict(),
-         "parameters": model.num_parameters()}, indent=2) + "\n")
-    ckpt_path = out_dir / "last.npz"
-    last_good = ckpt_path if resume is not None or start_epoch > 0 else None
-
-    def save(epoch, step_in_epoch, elapsed, partial_state):
-        state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "metrics": metrics,
-                 "elapsed_s": elapsed, "partial": partial_state, "model_rng": net.rng_states(),
-                 "workers": net.workers, "train_config": cfg.to_dict(),
-                 "dynamics": dynamics.state_dict() if dynamics is not None else None}
-        return save_checkpoint(ckpt_path, model, optimizer, state, average)
-
-    t_start = time.perf_counter() - elapsed0
-    model.train()
-    with StopRequest() as stop, net:                  # net's workers stop when the run does, however it ends
-        for epoch in range(start_epoch, cfg.epochs):
-            end = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)   # steps in this epoch
-            if end <= 0:                                                        # max_steps reached
-                break
-            rng = np.random.default_rng([cfg.seed, epoch])
-            order = rng.permutation(n)
-            images = augment(x_train[order], rng, shift=cfg.shift, rotate=cfg.rotate, scale=cfg.scale)
-            labels = y_train[order]
-            if cfg.cutmix:     # mixed target distributions (n, K) stand in for the labels
-                images, labels = cutmix(images, labels, model.config.num_classes, rng, cfg.cutmix)
-            first = start_step if epoch == start_epoch else 0
-            if first == 0:
-                partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "train_s": 0.0}
-            bar = Progress(end, f"epoch {epoch + 1}/{cfg.epochs}", first) if progress else None
-            for i in range(first, end):
-                if stop.requested:
-                    if bar is not None:
-                        bar.close()
-                    save(epoch, i, time.perf_counter() - t_start, partial)
-                    log(f"\ninterrupted at epoch {epoch + 1}, step {i}/{end}; saved {ckpt_path}\n"
-                        f"resume with: python -m numpyvit train --resume {out_dir}")
-                    raise KeyboardInterrupt
-                t0 = time.perf_counter()
-                sl = slice(i * cfg.batch_size, (i + 1) * cfg.batch_size)
-                xb, yb = normalize(images[sl]), labels[sl]
-                step = epoch * steps_per_epoch + i
-                optimizer.lr = lr_at(step, total_steps, cfg.lr, warmup_steps, cfg.min_lr)
-                if cfg.cooldown_steps:          # 1 until the cool-down, then (steps left) / cooldown_steps
-                    optimizer.lr *= min(1.0, (total_steps - step) / cfg.cooldown_steps)
-                logits = net.forward(xb)
-                loss = loss_fn.forward(logits, yb)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"loss became {loss} at step {step} (epoch {epoch + 1}, batch {i + 1}) with "
-                        f"lr={optimizer.lr:.3g}; last good checkpoint: {last_good or 'none yet'}")
-                optimizer.zero_grad()
-                net.backward(loss_fn.backward())       # the gradients land in model.grads
-                if dynamics is not None:
-                    dynamics.gradients(step)           # on sampled steps; reads, never writes
-                norm = clip_grad_norm(model, cfg.clip_grad) if cfg.clip_grad else None
-                optimizer.step()
-                if average is not None:
-                    average.update()
-                if dynamics is not None:
-                    dynamics.updated(step, norm, cfg.clip_grad)
-                partial["loss_sum"] += loss * len(yb)
-                hard = yb if yb.ndim == 1 else yb.argmax(1)    # a mixed image counts as its larger part
-                partial["correct"] += int(np.sum(logits.argmax(1) == hard))
-                partial["seen"] += len(yb)
-                partial["train_s"] += time.perf_counter() - t0
-                if bar is not None:
-                    bar.update(i + 1, lambda: {
-                        "loss": f"{partial['loss_sum'] / partial['seen']:.4f}",
-                        "acc": f"{partial['correct'] / partial['seen']:.4f}",
-                        "img/s": f"{partial['seen'] / max(partial['train_s'], 1e-9):.0f}"})
-            if bar is not None:
-                bar.close()
-
-            t_eval = time.perf_counter()
-            test_loss = test_acc = None
-            last_epoch = epoch + 1 == cfg.epochs or (epoch + 1) * steps_per_epoch >= total_steps
-            if (epoch + 1) % cfg.eval_every == 0 or last_epoch:
-                test_loss, test_acc, _ = evaluate(net, x_test_n, y_test, cfg.eval_batch_size)
-                if average is not None:   # the average is the model reported; its own weights beside it
-                    own_loss, own_acc = test_loss, test_acc
-                    with average.applied():
-                        test_loss, test_acc, _ = evaluate(net, x_test_n, y_test, cfg.eval_batch_size)
-            eval_s = time.perf_counter() - t_eval
-            elapsed = time.perf_counter() - t_start
-            row = {"epoch": epoch + 1,
-                   "train_loss": partial["loss_sum"] / partial["seen"],
-                   "train_acc": partial["correct"] / partial["seen"],
-                   "test_loss": test_loss, "test_acc": test_acc,
-                   "lr": optimizer.lr,
-                   "epoch_s": partial["train_s"] + eval_s,
-                   "elapsed_s": elapsed,
-                   "img_per_s": partial["seen"] / max(partial["train_s"], 1e-9)}
-            if average is not None:
-                row.update(unaveraged_test_loss=own_loss if test_acc is not None else None,
-                           unaveraged_test_acc=own_acc if test_acc is not None else None)
-            metrics.append(row)
-            write_metrics(out_dir / "metrics.jsonl", metrics)
-            if dynamics is not None:
-                dynamics.end_period(epoch=epoch + 1, step=epoch * steps_per_epoch + end)
-                write_metrics(out_dir / "dynamics.jsonl", dynamics.rows)
-            save(epoch + 1, 0, elapsed, {"loss_sum": 0.0, "correct": 0, "seen": 0, "train_s": 0.0})
-            last_good = ckpt_path
-            test = f"test loss {test_loss:.4f} acc {test_acc:.4f}" if test_acc is not None else "(no test)"
-            if average is not None and test_acc is not None:
-                test += f" (unaveraged {own_acc:.4f})"
-            log(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {row['train_loss']:.4f} "
-                f"acc {row['train_acc']:.4f}  {test}  "
-                f"lr {row['lr']:.2e}  {row['epoch_s']:.1f}s  {row['img_per_s']:.0f} img/s")
-    if average is not None:           # the model this run reports and load_model() returns
-        average.copy_to()
-    return model, metrics
-
-
-def write_metrics(path, rows):
-    """Rewrite metrics.jsonl or dynamics.jsonl from the list (one object per epoch), atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    tmp.replace(path)
