@@ -5,7 +5,7 @@ Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian: apt-get install chrom
 chromium-driver) and the selenium package. Without them the test is skipped on a developer's
 machine, but fails when the environment variable CI is set: CI must never skip it silently.
 
-By default the model is a small untrained ViT. To take the README's screenshot with a trained
+By default the model is a small untrained ViT. To take the screenshot in docs/app.md with a trained
 model:  NUMPYVIT_APP_CHECKPOINT=runs/<run> NUMPYVIT_SCREENSHOT=docs/figures/app.png \\
         python -m pytest tests/test_browser.py
 """
@@ -149,7 +149,7 @@ def test_drawing_a_digit_shows_its_prediction_and_attention(driver, page, tmp_pa
     with Image.open(png) as im:
         assert im.width >= 600 and np.asarray(im.convert("L")).std() > 10   # a page, not a blank
     target = os.environ.get("NUMPYVIT_SCREENSHOT")
-    if target:                                # the README's copy, cut below the page's footer
+    if target:                                # docs/app.md's copy, cut below the page's footer
         bottom = driver.execute_script("return document.querySelector('footer').getBoundingClientRect().bottom")
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         with Image.open(png) as im:

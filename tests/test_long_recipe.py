@@ -1,4 +1,4 @@
-"""tools/long_recipe.py: the README's long-recipe figures come from the run folders' own files."""
+"""tools/long_recipe.py: the long-recipe figures of docs/long-recipe.md come from the run folders' own files."""
 import json
 
 import pytest
