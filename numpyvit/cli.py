@@ -119,7 +119,7 @@ def build_parser():
                    help="write, per image, a PNG of the original beside the 28x28 the model saw")
 
     p = sub.add_parser("serve", help="a web page to draw a digit and watch the ViT read it",
-                       description="Serve the drawing page and its JSON API (see README).")
+                       description="Serve the drawing page and its JSON API (see docs/app.md).")
     p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")

@@ -84,7 +84,7 @@ def test_gradients_accumulate_like_a_modules(rng):
 
 @pytest.mark.parametrize("optimizer_first", [False, True])
 def test_replicas_see_optimizer_steps_and_loaded_weights(optimizer_first, rng):
-    # the README's example makes the optimiser before the DataParallel: both orders must train
+    # docs/performance.md's example makes the optimiser before the DataParallel: both orders must train
     model = VisionTransformer(tiny_config(), dtype=np.float64)
     opt = AdamW(model, lr=1e-2) if optimizer_first else None
     net, loss = DataParallel(model, 2), SoftmaxCrossEntropy()

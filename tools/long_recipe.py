@@ -1,4 +1,4 @@
-"""Summarise long training runs for the README: docs/figures/long_recipe.json and .png.
+"""Summarise long training runs for docs/long-recipe.md: docs/figures/long_recipe.json and .png.
 
     python tools/long_recipe.py "long, seed 0=runs/long-s0" "long, seed 1=runs/long-s1" \\
         "long, seed 2=runs/long-s2" "no average, the same augmentation=runs/e100-plain" \\
@@ -9,7 +9,7 @@ decay, augmentation, label smoothing, seed), the final epoch's test accuracy (th
 and, with a weight average, the optimiser's own weights'), the first epoch at or above the
 target, the best epoch (reported, never chosen: the recipe is scored at its final epoch), the
 scores at a few earlier epochs (--at) and the training loop's time. The figure is the test
-error against epoch of every run (numpyvit.insight.plots.plot_test_error). The README's
+error against epoch of every run (numpyvit.insight.plots.plot_test_error). docs/long-recipe.md's
 long-recipe section quotes the JSON by run folder name (`lr.long-s0.test_acc`), and
 tests/test_readme_numbers.py holds it to that.
 """

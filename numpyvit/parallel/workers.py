@@ -32,7 +32,7 @@ piece at a time, and both sides pickle and copy it; shared memory needs one copy
 The weights are *copied* in before each forward (0.8 MB for the default model, ~0.1 ms
 against a ~50 ms step) rather than the model's arrays being replaced by views of shared
 memory. A view would be cheaper by that copy, but any array created before the
-DataParallel and kept (an optimiser built first, as the README's example does, holds the old
+DataParallel and kept (an optimiser built first, as docs/performance.md's example does, holds the old
 arrays and would update them while the workers read the new ones) would silently stop
 training; the copy makes what the workers use always what the model holds.
 

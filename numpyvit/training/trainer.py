@@ -79,7 +79,7 @@ PRESETS = {
     # about a minute on a 2-core laptop: the default model, three epochs, shift only
     "quick": ({}, {"epochs": 3, "rotate": 0.0, "scale": 0.0}),
     # half an hour on 2 cores, for >= 99.5%: the default model and augmentation, 100 epochs,
-    # evaluated through an average of the weights over about the last 5,000 steps (README)
+    # evaluated through an average of the weights over about the last 5,000 steps (docs/long-recipe.md)
     "long": ({}, {"epochs": 100, "ema": 0.9998}),
 }
 
