@@ -13,14 +13,14 @@ def layer_cases():
     """(name, layer factory, input shape): each layer at a generic random point."""
     f64 = np.float64
     return [
-        ("Linear", lambda: Linear(5, 4, dtype=f64), (2, 3, 5)),
+        ("Linear", lambda: Linear(5, 4, rng=0, dtype=f64), (2, 3, 5)),
         ("LayerNorm", lambda: LayerNorm(6, dtype=f64), (2, 3, 6)),
         ("GELU", lambda: GELU(dtype=f64), (2, 3, 6)),
         ("Patchify", lambda: Patchify(2, dtype=f64), (2, 3, 4, 6)),
-        ("PatchEmbed", lambda: PatchEmbed(8, 4, 2, 6, dtype=f64), (2, 2, 8, 8)),
-        ("Attention", lambda: Attention(8, 2, dtype=f64), (2, 5, 8)),
-        ("Mlp", lambda: Mlp(6, 10, dtype=f64), (2, 3, 6)),
-        ("Block", lambda: Block(8, 2, 16, dtype=f64), (2, 5, 8)),
+        ("PatchEmbed", lambda: PatchEmbed(8, 4, 2, 6, rng=0, dtype=f64), (2, 2, 8, 8)),
+        ("Attention", lambda: Attention(8, 2, rng=0, dtype=f64), (2, 5, 8)),
+        ("Mlp", lambda: Mlp(6, 10, rng=0, dtype=f64), (2, 3, 6)),
+        ("Block", lambda: Block(8, 2, 16, rng=0, dtype=f64), (2, 5, 8)),
     ]
 
 
@@ -42,7 +42,7 @@ def test_loss_backward_matches_numerical_gradient(smoothing, rng):
 def test_attention_key_bias_gradient_is_zero_and_judged_by_the_floor(rng):
     # softmax is unchanged by adding one vector to every key, so the key part of qkv's bias
     # has an exactly zero gradient: the check must count those entries as zeros, and pass
-    attn = random_point(Attention(8, 2, dtype=np.float64))
+    attn = random_point(Attention(8, 2, rng=0, dtype=np.float64))
     rows = gradcheck(attn, rng.standard_normal((2, 5, 8)), max_checks=200)
     bias = next(r for r in rows if r.name == "qkv.bias")
     assert bias.zeros >= 8
@@ -65,7 +65,7 @@ def test_gradcheck_catches_a_wrong_parameter_gradient(rng):
             self.grads["bias"] *= 0.5               # half the bias gradient
             return dx
 
-    rows = gradcheck(random_point(BrokenLinear(4, 3, dtype=np.float64)), rng.standard_normal((2, 4)))
+    rows = gradcheck(random_point(BrokenLinear(4, 3, rng=0, dtype=np.float64)), rng.standard_normal((2, 4)))
     bias = next(r for r in rows if r.name == "bias")
     assert bias.max_rel_error > 0.1 and max_rel_error(rows) > 0.1
 
@@ -77,7 +77,7 @@ def test_gradcheck_floor_still_catches_an_error_on_a_zero_gradient(rng):
             self.qkv.grads["bias"][8:16] += 1e-7     # the true key-bias gradient is 0
             return dx
 
-    rows = gradcheck(random_point(ShiftedKeyBias(8, 2, dtype=np.float64)), rng.standard_normal((2, 5, 8)),
+    rows = gradcheck(random_point(ShiftedKeyBias(8, 2, rng=0, dtype=np.float64)), rng.standard_normal((2, 5, 8)),
                      max_checks=200)
     bias = next(r for r in rows if r.name == "qkv.bias")
     assert bias.max_rel_error > 0.5 and bias.zeros == 0
@@ -119,7 +119,7 @@ def test_layernorm_output_has_zero_mean_unit_variance(rng):
 
 
 def test_attention_rows_sum_to_one_and_are_kept(rng):
-    attn = Attention(8, 2, dtype=np.float64)
+    attn = Attention(8, 2, rng=0, dtype=np.float64)
     attn.forward(rng.standard_normal((3, 5, 8)))
     assert attn.att.shape == (3, 2, 5, 5)
     np.testing.assert_allclose(attn.att.sum(-1), 1, rtol=1e-12)
@@ -137,7 +137,7 @@ def test_dropout_is_inverted_seeded_and_identity_in_eval(rng):
 
 
 def test_backward_before_forward_raises():
-    for layer in (Linear(3, 2), LayerNorm(3), GELU(), Attention(4, 2), Patchify(2)):
+    for layer in (Linear(3, 2, rng=0), LayerNorm(3), GELU(), Attention(4, 2, rng=0), Patchify(2)):
         with pytest.raises(RuntimeError, match="before forward"):
             layer.backward(np.zeros((1, 2, 4)))
     with pytest.raises(RuntimeError, match="before forward"):

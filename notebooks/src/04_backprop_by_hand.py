@@ -284,7 +284,7 @@ md(r"""
 And a linear layer's bias, shared by all $B \cdot N$ tokens:
 """),
 code(r"""
-linear = Linear(8, 4, dtype=np.float64)
+linear = Linear(8, 4, rng=0, dtype=np.float64)
 tokens = rng.standard_normal((2, 5, 8))              # (B, N, D)
 dY = rng.standard_normal((2, 5, 4))                  # (B, N, out): L = sum(Y * dY)
 linear.forward(tokens)
@@ -329,9 +329,9 @@ md(r"""
 An attention layer with 2 heads, and a whole block:
 """),
 code(r"""
-print(format_table(gradcheck(Attention(8, heads=2, dtype=np.float64), x)))
+print(format_table(gradcheck(Attention(8, heads=2, rng=0, dtype=np.float64), x)))
 print()
-print(format_table(gradcheck(Block(8, heads=2, mlp_dim=16, dtype=np.float64), x)))
+print(format_table(gradcheck(Block(8, heads=2, mlp_dim=16, rng=0, dtype=np.float64), x)))
 """),
 md(r"""
 Softmax is a function, not a layer, so we give it a two-method wrapper to check it the
@@ -425,7 +425,7 @@ passes like these for every way the check could fail, so the check itself is tes
    $c = \sqrt{2/\pi}$. Compare your formula with `GELU.backward` at a few points, then run
    `gradcheck` on `GELU`.
 2. Run `gradcheck` on a *float32* `LayerNorm`. How large are the errors, and why?
-3. After one backward pass through `Attention(8, heads=2, dtype=np.float64)`, look at
+3. After one backward pass through `Attention(8, heads=2, rng=0, dtype=np.float64)`, look at
    the gradient of `qkv.bias`, split into its query, key and value parts. Why is the key
    part exactly zero?
 """),
@@ -498,7 +498,7 @@ assert predicted_bias < rows32["bias"].max_rel_error < 2 * predicted_bias
 # The key bias b_k adds the same vector to every key, so it adds q_i . b_k to *every* score
 # in row i. Softmax ignores a constant added to a whole row, so L does not depend on b_k at
 # all: its gradient is exactly zero (up to rounding). The query and value parts are not.
-att = Attention(8, heads=2, dtype=np.float64)
+att = Attention(8, heads=2, rng=0, dtype=np.float64)
 att.forward(x)
 att.backward(rng.standard_normal(x.shape))
 dq_bias, dk_bias, dv_bias = att.qkv.grads["bias"].reshape(3, 8)   # (3, D): q | k | v

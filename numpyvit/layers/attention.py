@@ -6,7 +6,7 @@ import numpy as np
 
 from .activations import Dropout
 from .linear import Linear
-from .module import Module
+from .module import Module, as_generator
 
 
 def row_sums(x):
@@ -49,12 +49,14 @@ class Attention(Module):
     (3, h, Dh) in that order (timm's layout); scale = Dh^-0.5 keeps the logits' variance
     near 1 so the softmax does not saturate. All heads run as one batched matmul, heads
     being a batch dimension. The last attention weights stay in `self.att` (B, h, N, N).
+    `rng` (required): an int seed or a Generator; qkv, then proj, draw from it in turn.
     """
 
-    def __init__(self, dim, heads, dropout=0.0, rng=None, seed=0, dtype=np.float32):
+    def __init__(self, dim, heads, dropout=0.0, *, rng=None, seed=0, dtype=np.float32):
         super().__init__(dtype)
         if dim % heads:
             raise ValueError(f"dim={dim} is not divisible by heads={heads}")
+        rng = as_generator(rng, "Attention")    # one generator: proj continues where qkv ended
         self.heads, self.head_dim = heads, dim // heads
         self.scale = self.dtype.type(self.head_dim ** -0.5)
         self.qkv = Linear(dim, 3 * dim, rng=rng, dtype=dtype)
