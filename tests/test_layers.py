@@ -127,7 +127,7 @@ def test_attention_rows_sum_to_one_and_are_kept(rng):
 
 def test_dropout_is_inverted_seeded_and_identity_in_eval(rng):
     x = np.ones((200, 50))
-    a, b = Dropout(0.25, seed=3, dtype=np.float64), Dropout(0.25, seed=3, dtype=np.float64)
+    a, b = Dropout(0.25, rng=3, dtype=np.float64), Dropout(0.25, rng=np.random.default_rng(3), dtype=np.float64)
     ya = a.forward(x)
     np.testing.assert_array_equal(ya, b.forward(x))                 # same seed, same mask
     assert set(np.unique(ya)) == {0.0, 1 / 0.75}                     # survivors scaled up
@@ -237,3 +237,24 @@ def test_soft_targets_change_the_loss():
 def test_loss_rejects_invalid_target_distributions(targets, message):
     with pytest.raises(ValueError, match=message):
         SoftmaxCrossEntropy().forward(np.zeros((2, 3)), targets)
+
+
+class FixedMaskDropout(Dropout):
+    """Dropout whose every forward draws the same mask: the function gradcheck differentiates
+    must not change between its evaluations."""
+
+    def forward(self, x):
+        self.rng = np.random.default_rng(3)
+        return super().forward(x)
+
+
+def test_dropout_backward_matches_numerical_gradient(rng):
+    layer = FixedMaskDropout(0.3, rng=3, dtype=np.float64)
+    rows = gradcheck(layer, rng.standard_normal((4, 6)))
+    assert layer.mask is not None and (layer.mask == 0).any()       # some entries were dropped
+    assert max_rel_error(rows) < LAYER_TOL, format_table(rows)
+
+
+def test_dropout_needs_a_generator():
+    with pytest.raises(TypeError, match=r"^Dropout got rng=None: pass rng=<int seed or np.random.Generator>"):
+        Dropout(0.1)

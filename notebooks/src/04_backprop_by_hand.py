@@ -247,9 +247,9 @@ md(r"""
 `Linear.backward`'s `column_sums(dy)` is the sum over all $B \cdot N$ rows.
 
 To see it numerically we need $dX$, the gradient that reaches the tokens just after the
-position embedding is added. The model's `pos_drop` (dropout, off here) is the first
-layer after that addition, so its `backward` receives exactly $dX$: we give this one
-model a `pos_drop.backward` that keeps a copy of what it receives. Then the position
+position embedding is added. The first block is the first layer after that addition, so
+the gradient its `backward` returns is exactly $dX$: we give this one model a
+`blocks[0].backward` that keeps a copy of what it returns. Then the position
 embedding's and class token's gradients are compared with the batch sums of $dX$ and with
 numerical derivatives, for the tiny float64 ViT of the gradient checks below:
 """),
@@ -260,10 +260,12 @@ images = rng.standard_normal((3, 1, 8, 8))           # (B, C, H, W), B = 3
 G = rng.standard_normal((3, 3))                      # a fixed dL/dlogits: L = sum(logits * G)
 
 received = []
-def keep_and_pass(dx):
+first_block_backward = vit.blocks[0].backward
+def keep_and_pass(dout):
+    dx = first_block_backward(dout)
     received.append(dx.copy())                       # (B, N, D): the gradient of the tokens
-    return dx                                        # dropout is off: it passes dx unchanged
-vit.pos_drop.backward = keep_and_pass
+    return dx
+vit.blocks[0].backward = keep_and_pass
 
 vit.zero_grad()
 vit.forward(images)

@@ -1,9 +1,9 @@
-"""Element-wise activations (GELU for the ViT, ReLU for the ResNet) and dropout."""
+"""Element-wise activations (GELU for the ViT, ReLU for the ResNet) and dropout (used by no model)."""
 import math
 
 import numpy as np
 
-from .module import Module
+from .module import Module, as_generator
 
 
 class GELU(Module):
@@ -56,17 +56,22 @@ class GELU(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout: in training, zero each entry with probability `rate` and scale the
-    survivors by 1/(1-rate), so eval needs no rescaling; the identity in eval mode or at rate 0.
-    Seeded, so a run is reproducible.
+    """Inverted dropout (Srivastava et al. 2014): in training, y = x * mask / (1 - rate) with
+    mask ~ Bernoulli(1 - rate) per entry, so E[y] = x and eval needs no rescaling; the identity
+    in eval mode or at rate 0. Backward: dx = dout * mask / (1 - rate), the same mask.
+
+    A standalone teaching layer: numpyvit's models do not use it (no preset trained with
+    dropout, and a mask generator per layer would have to travel through model replicas and
+    checkpoints). `rng` (required): an int seed or the Generator the masks are drawn from,
+    kept as `self.rng`, so a run is reproducible.
     """
 
-    def __init__(self, rate=0.0, seed=0, dtype=np.float32):
+    def __init__(self, rate=0.0, *, rng=None, dtype=np.float32):
         super().__init__(dtype)
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"dropout rate={rate} must be in [0, 1)")
         self.rate = rate
-        self.rng = np.random.default_rng(seed)
+        self.rng = as_generator(rng, "Dropout")
         self.mask = None
         self.active = False
 

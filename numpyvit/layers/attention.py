@@ -4,7 +4,6 @@ Shape legend: B batch, N tokens, D embedding width, h heads, Dh = D/h head width
 """
 import numpy as np
 
-from .activations import Dropout
 from .linear import Linear
 from .module import Module, as_generator
 
@@ -52,7 +51,7 @@ class Attention(Module):
     `rng` (required): an int seed or a Generator; qkv, then proj, draw from it in turn.
     """
 
-    def __init__(self, dim, heads, dropout=0.0, *, rng=None, seed=0, dtype=np.float32):
+    def __init__(self, dim, heads, *, rng=None, dtype=np.float32):
         super().__init__(dtype)
         if dim % heads:
             raise ValueError(f"dim={dim} is not divisible by heads={heads}")
@@ -61,7 +60,6 @@ class Attention(Module):
         self.scale = self.dtype.type(self.head_dim ** -0.5)
         self.qkv = Linear(dim, 3 * dim, rng=rng, dtype=dtype)
         self.proj = Linear(dim, dim, rng=rng, dtype=dtype)
-        self.proj_drop = Dropout(dropout, seed=seed, dtype=dtype)
         self.q = self.k = self.v = self.att = None
 
     def forward(self, x):
@@ -77,12 +75,12 @@ class Attention(Module):
         # free reshape instead of a transposed copy
         out = np.empty((B, N, h, Dh), dtype=self.dtype)
         np.matmul(self.att, self.v, out=out.transpose(0, 2, 1, 3))  # (B, h, N, Dh) view
-        return self.proj_drop.forward(self.proj.forward(out.reshape(B, N, D)))
+        return self.proj.forward(out.reshape(B, N, D))              # (B, N, D)
 
     def backward(self, dout):
         self.require_forward("att")
         B, h, N, Dh = self.q.shape
-        dout = self.proj.backward(self.proj_drop.backward(dout))   # (B, N, D)
+        dout = self.proj.backward(dout)                            # (B, N, D)
         dout = dout.reshape(B, N, h, Dh).transpose(0, 2, 1, 3)     # (B, h, N, Dh)
 
         # out = att v
