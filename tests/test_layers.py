@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from numpyvit import (GELU, Attention, Block, Dropout, LayerNorm, Linear, Mlp, PatchEmbed, Patchify,
-                      SoftmaxCrossEntropy, format_table, gradcheck, max_rel_error)
+import math
+
+from numpyvit import (GELU, Attention, Block, Dropout, GELUErf, LayerNorm, Linear, Mlp, PatchEmbed, Patchify,
+                      SoftmaxCrossEntropy, erf, format_table, gradcheck, max_rel_error)
 from numpyvit.gradcheck import random_point
 
 LAYER_TOL = 1e-7
@@ -16,11 +18,13 @@ def layer_cases():
         ("Linear", lambda: Linear(5, 4, rng=0, dtype=f64), (2, 3, 5)),
         ("LayerNorm", lambda: LayerNorm(6, dtype=f64), (2, 3, 6)),
         ("GELU", lambda: GELU(dtype=f64), (2, 3, 6)),
+        ("GELUErf", lambda: GELUErf(dtype=f64), (2, 3, 6)),
         ("Patchify", lambda: Patchify(2, dtype=f64), (2, 3, 4, 6)),
         ("PatchEmbed", lambda: PatchEmbed(8, 4, 2, 6, rng=0, dtype=f64), (2, 2, 8, 8)),
         ("Attention", lambda: Attention(8, 2, rng=0, dtype=f64), (2, 5, 8)),
         ("Mlp", lambda: Mlp(6, 10, rng=0, dtype=f64), (2, 3, 6)),
         ("Block", lambda: Block(8, 2, 16, rng=0, dtype=f64), (2, 5, 8)),
+        ("Block-gelu", lambda: Block(8, 2, 16, act="gelu", rng=0, dtype=f64), (2, 5, 8)),
     ]
 
 
@@ -110,6 +114,55 @@ def test_gelu_is_the_tanh_approximation():
     x = np.array([-3.0, -1.0, 0.0, 0.5, 2.0])
     expected = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
     np.testing.assert_allclose(GELU(dtype=np.float64).forward(x), expected, rtol=1e-15)
+
+
+def test_gelu_backward_matches_numerical_gradient_far_into_both_tails():
+    # the inputs above are ~N(0, 1); here both forms' derivatives are checked where they
+    # differ most, and where GELUErf's erf switches from its series to its continued fraction
+    # (|x| = 2.5). One point at a time: the loss is then as small as the tail's output, so the
+    # differences' rounding noise stays far below the tail's tiny derivative. Down to -4.5
+    # only: below it GELUErf's 1 + erf(x / sqrt 2) (PyTorch's formula) cancels, and its
+    # rounding in the forward pass (~1e-16 absolute) swamps the numerical derivative.
+    for x in np.concatenate([np.linspace(-4.5, 6, 43), [-2.5, 2.5, 2.4999, -2.5001]]):
+        for layer in (GELU(dtype=np.float64), GELUErf(dtype=np.float64)):
+            rows = gradcheck(layer, np.array([x]))
+            assert max_rel_error(rows) < LAYER_TOL, (type(layer).__name__, x, format_table(rows))
+
+
+def test_erf_matches_math_erf_to_double_precision():
+    x = np.linspace(-10, 10, 400_001)                                 # step 5e-5
+    x = np.concatenate([x, [2.5, -2.5, np.nextafter(2.5, 0), 1e-300, 0.0, 40.0, -np.inf, np.inf]])
+    expected = np.array([math.erf(v) for v in x])
+    assert np.abs(erf(x) - expected).max() < 1e-14
+
+
+def test_erf_check_catches_a_truncated_series(monkeypatch):
+    import numpyvit.layers.activations as activations
+    monkeypatch.setattr(activations, "_SERIES_TERMS", 25)            # too few terms near |x| = 2.5
+    x = np.linspace(-10, 10, 40_001)
+    expected = np.array([math.erf(v) for v in x])
+    assert np.abs(erf(x) - expected).max() > 1e-14
+
+
+def test_erf_keeps_the_dtype_and_is_odd():
+    x32 = np.linspace(-3, 3, 13, dtype=np.float32)
+    assert erf(x32).dtype == np.float32
+    np.testing.assert_array_equal(erf(-x32), -erf(x32))
+
+
+def test_gelu_erf_is_x_times_the_normal_cdf():
+    x = np.array([-5.0, -3.0, -1.0, 0.0, 0.5, 2.0, 4.0])
+    expected = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    # atol: 1 + erf(x / sqrt 2) cancels for x < 0, in this reference as in PyTorch's formula
+    np.testing.assert_allclose(GELUErf(dtype=np.float64).forward(x), expected, rtol=1e-14, atol=1e-15)
+    # and it differs from the tanh form by up to ~5e-4 (near |x| = 2)
+    gap = np.abs(GELU(dtype=np.float64).forward(x) - expected).max()
+    assert 1e-4 < gap < 1e-3
+
+
+def test_mlp_rejects_an_unknown_activation():
+    with pytest.raises(ValueError, match=r"Mlp act='relu' is not one of \['gelu', 'gelu_tanh'\]"):
+        Mlp(4, 8, act="relu", rng=0)
 
 
 def test_layernorm_output_has_zero_mean_unit_variance(rng):

@@ -122,6 +122,7 @@ def test_load_state_dict_is_strict():
     ("pool", "max", "pool='max' must be 'cls' or 'mean'"),
     ("pos_embed", "rope", "pos_embed='rope' must be 'learned' or 'sincos'"),
     ("norm_eps", 0.0, "norm_eps=0.0 must be positive"),
+    ("act", "relu", "act='relu' must be one of 'gelu_tanh', 'gelu'"),
 ])
 def test_config_validation_names_field_value_and_rule(field, value, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -166,6 +167,18 @@ def test_a_stored_config_with_dropout_zero_still_loads():
     stored = {**tiny_config().to_dict(), "dropout": 0.0}
     assert ViTConfig.from_dict(stored) == tiny_config()
     assert "dropout" not in ViTConfig().to_dict()
+
+
+def test_a_stored_config_without_act_gets_the_tanh_gelu_it_was_trained_with():
+    stored = {k: v for k, v in tiny_config().to_dict().items() if k != "act"}
+    assert ViTConfig.from_dict(stored).act == "gelu_tanh"
+    model = VisionTransformer(ViTConfig.from_dict(stored))
+    assert type(model.blocks[0].mlp.act).__name__ == "GELU"
+
+
+def test_act_gelu_puts_the_erf_form_in_every_block():
+    model = VisionTransformer(tiny_config(act="gelu"), dtype=np.float64)
+    assert {type(b.mlp.act).__name__ for b in model.blocks} == {"GELUErf"}
 
 
 def test_a_stored_config_with_nonzero_dropout_is_rejected():

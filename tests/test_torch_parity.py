@@ -69,3 +69,31 @@ def test_default_model_matches_pytorch_in_float32(rng):
     with torch.no_grad():
         expected = ref(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model.forward(x), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_tanh"])
+def test_both_gelu_forms_match_torch_in_value_and_derivative(act, rng):
+    from numpyvit import GELU, GELUErf
+    import torch.nn.functional as F
+    layer = (GELUErf if act == "gelu" else GELU)(dtype=np.float64)
+    approximate = "none" if act == "gelu" else "tanh"
+    x = np.concatenate([4 * rng.standard_normal(2000), np.linspace(-8, 8, 1601)])
+    dout = rng.standard_normal(x.shape)
+    y, dx = layer.forward(x), layer.backward(dout)
+
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt = F.gelu(xt, approximate=approximate)
+    yt.backward(torch.from_numpy(dout))
+    # atol: a few ulps of the inputs' scale (|x| up to ~16); in the left tail both sides are
+    # tiny differences of O(1) numbers, computed in another order by each library
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-13, atol=3e-14)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-13, atol=3e-14)
+
+
+def test_the_gelu_forms_differ_by_more_than_the_parity_tolerance(rng):
+    # the check above must be able to fail: the tanh layer against torch's erf GELU does
+    from numpyvit import GELU
+    import torch.nn.functional as F
+    x = np.linspace(-4, 4, 801)
+    gap = np.abs(GELU(dtype=np.float64).forward(x) - F.gelu(torch.from_numpy(x)).numpy()).max()
+    assert gap > 1e-4

@@ -13,16 +13,18 @@ from .norm import LayerNorm
 class Block(Module):
     """x = x + attn(norm1(x));  x = x + mlp(norm2(x)).   (B, N, D) -> (B, N, D)
 
-    `rng` (required): an int seed or a Generator; attn, then mlp, draw from it in turn.
+    `act` is the MLP's activation ('gelu_tanh' or 'gelu', see Mlp). `rng` (required): an int
+    seed or a Generator; attn, then mlp, draw from it in turn.
     """
 
-    def __init__(self, dim, heads, mlp_dim, norm_eps=1e-6, *, rng=None, dtype=np.float32):
+    def __init__(self, dim, heads, mlp_dim, norm_eps=1e-6, act="gelu_tanh", *, rng=None,
+                 dtype=np.float32):
         super().__init__(dtype)
         rng = as_generator(rng, "Block")
         self.norm1 = LayerNorm(dim, eps=norm_eps, dtype=dtype)
         self.attn = Attention(dim, heads, rng=rng, dtype=dtype)
         self.norm2 = LayerNorm(dim, eps=norm_eps, dtype=dtype)
-        self.mlp = Mlp(dim, mlp_dim, rng=rng, dtype=dtype)
+        self.mlp = Mlp(dim, mlp_dim, act=act, rng=rng, dtype=dtype)
 
     def forward(self, x):
         # each branch returns a fresh array, so the residual is added into it in place

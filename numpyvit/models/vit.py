@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from ..layers.activations import ACTIVATIONS
 from ..layers.block import Block
 from ..layers.linear import Linear
 from ..layers.module import Module, trunc_normal
@@ -30,6 +31,9 @@ class ViTConfig(Config):
     pool: str = "cls"           # 'cls': classify the class token; 'mean': the mean patch token
     pos_embed: str = "learned"  # 'learned' parameter, or fixed 2-D 'sincos'
     norm_eps: float = 1e-6      # LayerNorm epsilon (timm's ViT default)
+    act: str = "gelu_tanh"      # MLP activation: 'gelu_tanh', the tanh form every stored run used
+                                # (a config without the field gets it), or 'gelu', the exact erf
+                                # form, timm's default (names as in PyTorch and timm)
 
     def __post_init__(self):
         for name in ("image_size", "patch_size", "in_channels", "num_classes", "dim", "depth",
@@ -48,6 +52,8 @@ class ViTConfig(Config):
             raise ConfigError(f"dim={self.dim} must be divisible by 4 when pos_embed='sincos'")
         if not self.norm_eps > 0:
             raise ConfigError(f"norm_eps={self.norm_eps!r} must be positive")
+        if self.act not in ACTIVATIONS:
+            raise ConfigError(f"act={self.act!r} must be one of {', '.join(map(repr, ACTIVATIONS))}")
 
     @classmethod
     def from_dict(cls, d):
@@ -90,8 +96,8 @@ class VisionTransformer(Module):
         else:  # fixed: a constant, not a parameter
             self.fixed_pos_embed = sincos_pos_embed(D, self.patch_embed.grid, dtype=self.dtype)
         # one generator for every block in turn (and the head after them): no two start alike
-        self.blocks = [Block(D, config.heads, config.mlp_dim, norm_eps=config.norm_eps, rng=rng,
-                             dtype=dtype)
+        self.blocks = [Block(D, config.heads, config.mlp_dim, norm_eps=config.norm_eps,
+                             act=config.act, rng=rng, dtype=dtype)
                        for _ in range(config.depth)]
         self.norm = LayerNorm(D, eps=config.norm_eps, dtype=dtype)
         self.head = Linear(D, config.num_classes, rng=rng, dtype=dtype)
