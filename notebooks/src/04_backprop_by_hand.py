@@ -392,7 +392,7 @@ class ForgotTheScale(Attention):
         finally:
             self.scale = scale
 
-broken = {r.name: r for r in gradcheck(ForgotTheScale(8, heads=2, dtype=np.float64), x)}
+broken = {r.name: r for r in gradcheck(ForgotTheScale(8, heads=2, rng=0, dtype=np.float64), x)}
 print(format_table(list(broken.values())))
 assert broken["proj.weight"].max_rel_error < 1e-7 and broken["proj.bias"].max_rel_error < 1e-7
 assert abs(broken["qkv.weight"].max_rel_error - 1 / 3) < 1e-6 and abs(broken["qkv.bias"].max_rel_error - 1 / 3) < 1e-6
