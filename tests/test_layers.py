@@ -138,7 +138,7 @@ def test_erf_matches_math_erf_to_double_precision():
 
 def test_erf_check_catches_a_truncated_series(monkeypatch):
     import numpyvit.layers.activations as activations
-    monkeypatch.setattr(activations, "_SERIES_TERMS", 25)            # too few terms near |x| = 2.5
+    monkeypatch.setattr(activations, "_SERIES_BANDS", ((1.0, 20), (2.5, 25)))   # too few terms near 2.5
     x = np.linspace(-10, 10, 40_001)
     expected = np.array([math.erf(v) for v in x])
     assert np.abs(erf(x) - expected).max() > 1e-14
