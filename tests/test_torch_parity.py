@@ -33,8 +33,8 @@ def parity(model, ref, x, y, label_smoothing=0.1):
     return diffs
 
 
-def tiny_pair(pool="cls", pos_embed="learned"):
-    model = random_point(VisionTransformer(tiny_config(pool=pool, pos_embed=pos_embed), dtype=np.float64))
+def tiny_pair(pool="cls", pos_embed="learned", act="gelu_tanh"):
+    model = random_point(VisionTransformer(tiny_config(pool=pool, pos_embed=pos_embed, act=act), dtype=np.float64))
     return model, torch_vit_from_numpyvit(model, dtype=torch.float64)
 
 
@@ -42,6 +42,13 @@ def tiny_pair(pool="cls", pos_embed="learned"):
 @pytest.mark.parametrize("pos_embed", ["learned", "sincos"])
 def test_logits_and_every_gradient_match_pytorch_in_float64(pool, pos_embed, rng):
     model, ref = tiny_pair(pool, pos_embed)
+    diffs = parity(model, ref, rng.standard_normal((4, 1, 8, 8)), np.array([0, 1, 2, 1]))
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] < PARITY_TOL, f"{worst}: {diffs[worst]:.1e}"
+
+
+def test_erf_gelu_model_matches_pytorch_in_float64(rng):
+    model, ref = tiny_pair(act="gelu")
     diffs = parity(model, ref, rng.standard_normal((4, 1, 8, 8)), np.array([0, 1, 2, 1]))
     worst = max(diffs, key=diffs.get)
     assert diffs[worst] < PARITY_TOL, f"{worst}: {diffs[worst]:.1e}"
