@@ -25,7 +25,7 @@ from .errors import ConfigError, UsageError
 from .gradcheck import format_table, gradcheck, max_rel_error, random_point
 from .insight.analysis import (attention_maps, attention_rollout, confusion_matrix, mean_attention_distance,
                                patch_embed_components, pos_embed_similarity, rollout_map)
-from .layers.activations import GELU, Dropout, ReLU
+from .layers.activations import GELU, Dropout, GELUErf, ReLU, erf
 from .layers.attention import Attention, softmax, softmax_backward
 from .layers.block import Block
 from .layers.conv import BatchNorm2d, Conv2d, GlobalAvgPool2d

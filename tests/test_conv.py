@@ -138,18 +138,18 @@ def test_batchnorm_eval_uses_the_running_stats_and_leaves_them_alone(rng):
 
 def test_conv_rejects_what_it_does_not_support():
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\), got \(1, 2, 5, 5\)"):
-        Conv2d(3, 4, 3).forward(np.zeros((1, 2, 5, 5), np.float32))
+        Conv2d(3, 4, 3, rng=0).forward(np.zeros((1, 2, 5, 5), np.float32))
     with pytest.raises(ValueError, match="stride=0 must be an integer >= 1"):
-        Conv2d(3, 4, 3, stride=0)
+        Conv2d(3, 4, 3, stride=0, rng=0)
 
 
 def test_backward_before_forward_raises():
-    for layer in (Conv2d(2, 3, 3), BatchNorm2d(2), ReLU(), GlobalAvgPool2d()):
+    for layer in (Conv2d(2, 3, 3, rng=0), BatchNorm2d(2), ReLU(), GlobalAvgPool2d()):
         with pytest.raises(RuntimeError, match="before forward"):
             layer.backward(np.zeros((1, 2, 4, 4), np.float32))
 
 
-@pytest.mark.parametrize("make", [lambda: Conv2d(3, 4, 3, stride=2, padding=1), lambda: BatchNorm2d(3),
+@pytest.mark.parametrize("make", [lambda: Conv2d(3, 4, 3, stride=2, padding=1, rng=0), lambda: BatchNorm2d(3),
                                   lambda: BatchNorm2d(3).eval(), ReLU, GlobalAvgPool2d],
                          ids=["Conv2d", "BatchNorm2d-train", "BatchNorm2d-eval", "ReLU", "GlobalAvgPool2d"])
 def test_float32_in_float32_out(make, rng):

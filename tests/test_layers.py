@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from numpyvit import (GELU, Attention, Block, Dropout, LayerNorm, Linear, Mlp, PatchEmbed, Patchify,
-                      SoftmaxCrossEntropy, format_table, gradcheck, max_rel_error)
+import math
+
+from numpyvit import (GELU, Attention, Block, Dropout, GELUErf, LayerNorm, Linear, Mlp, PatchEmbed, Patchify,
+                      SoftmaxCrossEntropy, erf, format_table, gradcheck, max_rel_error)
 from numpyvit.gradcheck import random_point
 
 LAYER_TOL = 1e-7
@@ -13,14 +15,16 @@ def layer_cases():
     """(name, layer factory, input shape): each layer at a generic random point."""
     f64 = np.float64
     return [
-        ("Linear", lambda: Linear(5, 4, dtype=f64), (2, 3, 5)),
+        ("Linear", lambda: Linear(5, 4, rng=0, dtype=f64), (2, 3, 5)),
         ("LayerNorm", lambda: LayerNorm(6, dtype=f64), (2, 3, 6)),
         ("GELU", lambda: GELU(dtype=f64), (2, 3, 6)),
+        ("GELUErf", lambda: GELUErf(dtype=f64), (2, 3, 6)),
         ("Patchify", lambda: Patchify(2, dtype=f64), (2, 3, 4, 6)),
-        ("PatchEmbed", lambda: PatchEmbed(8, 4, 2, 6, dtype=f64), (2, 2, 8, 8)),
-        ("Attention", lambda: Attention(8, 2, dtype=f64), (2, 5, 8)),
-        ("Mlp", lambda: Mlp(6, 10, dtype=f64), (2, 3, 6)),
-        ("Block", lambda: Block(8, 2, 16, dtype=f64), (2, 5, 8)),
+        ("PatchEmbed", lambda: PatchEmbed(8, 4, 2, 6, rng=0, dtype=f64), (2, 2, 8, 8)),
+        ("Attention", lambda: Attention(8, 2, rng=0, dtype=f64), (2, 5, 8)),
+        ("Mlp", lambda: Mlp(6, 10, rng=0, dtype=f64), (2, 3, 6)),
+        ("Block", lambda: Block(8, 2, 16, rng=0, dtype=f64), (2, 5, 8)),
+        ("Block-gelu", lambda: Block(8, 2, 16, act="gelu", rng=0, dtype=f64), (2, 5, 8)),
     ]
 
 
@@ -42,7 +46,7 @@ def test_loss_backward_matches_numerical_gradient(smoothing, rng):
 def test_attention_key_bias_gradient_is_zero_and_judged_by_the_floor(rng):
     # softmax is unchanged by adding one vector to every key, so the key part of qkv's bias
     # has an exactly zero gradient: the check must count those entries as zeros, and pass
-    attn = random_point(Attention(8, 2, dtype=np.float64))
+    attn = random_point(Attention(8, 2, rng=0, dtype=np.float64))
     rows = gradcheck(attn, rng.standard_normal((2, 5, 8)), max_checks=200)
     bias = next(r for r in rows if r.name == "qkv.bias")
     assert bias.zeros >= 8
@@ -65,7 +69,7 @@ def test_gradcheck_catches_a_wrong_parameter_gradient(rng):
             self.grads["bias"] *= 0.5               # half the bias gradient
             return dx
 
-    rows = gradcheck(random_point(BrokenLinear(4, 3, dtype=np.float64)), rng.standard_normal((2, 4)))
+    rows = gradcheck(random_point(BrokenLinear(4, 3, rng=0, dtype=np.float64)), rng.standard_normal((2, 4)))
     bias = next(r for r in rows if r.name == "bias")
     assert bias.max_rel_error > 0.1 and max_rel_error(rows) > 0.1
 
@@ -77,7 +81,7 @@ def test_gradcheck_floor_still_catches_an_error_on_a_zero_gradient(rng):
             self.qkv.grads["bias"][8:16] += 1e-7     # the true key-bias gradient is 0
             return dx
 
-    rows = gradcheck(random_point(ShiftedKeyBias(8, 2, dtype=np.float64)), rng.standard_normal((2, 5, 8)),
+    rows = gradcheck(random_point(ShiftedKeyBias(8, 2, rng=0, dtype=np.float64)), rng.standard_normal((2, 5, 8)),
                      max_checks=200)
     bias = next(r for r in rows if r.name == "qkv.bias")
     assert bias.max_rel_error > 0.5 and bias.zeros == 0
@@ -112,6 +116,55 @@ def test_gelu_is_the_tanh_approximation():
     np.testing.assert_allclose(GELU(dtype=np.float64).forward(x), expected, rtol=1e-15)
 
 
+def test_gelu_backward_matches_numerical_gradient_far_into_both_tails():
+    # the inputs above are ~N(0, 1); here both forms' derivatives are checked where they
+    # differ most, and where GELUErf's erf switches from its series to its continued fraction
+    # (|x| = 2.5). One point at a time: the loss is then as small as the tail's output, so the
+    # differences' rounding noise stays far below the tail's tiny derivative. Down to -4.5
+    # only: below it GELUErf's 1 + erf(x / sqrt 2) (PyTorch's formula) cancels, and its
+    # rounding in the forward pass (~1e-16 absolute) swamps the numerical derivative.
+    for x in np.concatenate([np.linspace(-4.5, 6, 43), [-2.5, 2.5, 2.4999, -2.5001]]):
+        for layer in (GELU(dtype=np.float64), GELUErf(dtype=np.float64)):
+            rows = gradcheck(layer, np.array([x]))
+            assert max_rel_error(rows) < LAYER_TOL, (type(layer).__name__, x, format_table(rows))
+
+
+def test_erf_matches_math_erf_to_double_precision():
+    x = np.linspace(-10, 10, 400_001)                                 # step 5e-5
+    x = np.concatenate([x, [2.5, -2.5, np.nextafter(2.5, 0), 1e-300, 0.0, 40.0, -np.inf, np.inf]])
+    expected = np.array([math.erf(v) for v in x])
+    assert np.abs(erf(x) - expected).max() < 1e-14
+
+
+def test_erf_check_catches_a_truncated_series(monkeypatch):
+    import numpyvit.layers.activations as activations
+    monkeypatch.setattr(activations, "_SERIES_BANDS", ((1.0, 20), (2.5, 25)))   # too few terms near 2.5
+    x = np.linspace(-10, 10, 40_001)
+    expected = np.array([math.erf(v) for v in x])
+    assert np.abs(erf(x) - expected).max() > 1e-14
+
+
+def test_erf_keeps_the_dtype_and_is_odd():
+    x32 = np.linspace(-3, 3, 13, dtype=np.float32)
+    assert erf(x32).dtype == np.float32
+    np.testing.assert_array_equal(erf(-x32), -erf(x32))
+
+
+def test_gelu_erf_is_x_times_the_normal_cdf():
+    x = np.array([-5.0, -3.0, -1.0, 0.0, 0.5, 2.0, 4.0])
+    expected = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    # atol: 1 + erf(x / sqrt 2) cancels for x < 0, in this reference as in PyTorch's formula
+    np.testing.assert_allclose(GELUErf(dtype=np.float64).forward(x), expected, rtol=1e-14, atol=1e-15)
+    # and it differs from the tanh form by up to ~5e-4 (near |x| = 2)
+    gap = np.abs(GELU(dtype=np.float64).forward(x) - expected).max()
+    assert 1e-4 < gap < 1e-3
+
+
+def test_mlp_rejects_an_unknown_activation():
+    with pytest.raises(ValueError, match=r"Mlp act='relu' is not one of \['gelu', 'gelu_tanh'\]"):
+        Mlp(4, 8, act="relu", rng=0)
+
+
 def test_layernorm_output_has_zero_mean_unit_variance(rng):
     y = LayerNorm(16, dtype=np.float64).forward(3 + 5 * rng.standard_normal((4, 16)))
     np.testing.assert_allclose(y.mean(-1), 0, atol=1e-12)
@@ -119,7 +172,7 @@ def test_layernorm_output_has_zero_mean_unit_variance(rng):
 
 
 def test_attention_rows_sum_to_one_and_are_kept(rng):
-    attn = Attention(8, 2, dtype=np.float64)
+    attn = Attention(8, 2, rng=0, dtype=np.float64)
     attn.forward(rng.standard_normal((3, 5, 8)))
     assert attn.att.shape == (3, 2, 5, 5)
     np.testing.assert_allclose(attn.att.sum(-1), 1, rtol=1e-12)
@@ -127,7 +180,7 @@ def test_attention_rows_sum_to_one_and_are_kept(rng):
 
 def test_dropout_is_inverted_seeded_and_identity_in_eval(rng):
     x = np.ones((200, 50))
-    a, b = Dropout(0.25, seed=3, dtype=np.float64), Dropout(0.25, seed=3, dtype=np.float64)
+    a, b = Dropout(0.25, rng=3, dtype=np.float64), Dropout(0.25, rng=np.random.default_rng(3), dtype=np.float64)
     ya = a.forward(x)
     np.testing.assert_array_equal(ya, b.forward(x))                 # same seed, same mask
     assert set(np.unique(ya)) == {0.0, 1 / 0.75}                     # survivors scaled up
@@ -137,7 +190,7 @@ def test_dropout_is_inverted_seeded_and_identity_in_eval(rng):
 
 
 def test_backward_before_forward_raises():
-    for layer in (Linear(3, 2), LayerNorm(3), GELU(), Attention(4, 2), Patchify(2)):
+    for layer in (Linear(3, 2, rng=0), LayerNorm(3), GELU(), Attention(4, 2, rng=0), Patchify(2)):
         with pytest.raises(RuntimeError, match="before forward"):
             layer.backward(np.zeros((1, 2, 4)))
     with pytest.raises(RuntimeError, match="before forward"):
@@ -237,3 +290,24 @@ def test_soft_targets_change_the_loss():
 def test_loss_rejects_invalid_target_distributions(targets, message):
     with pytest.raises(ValueError, match=message):
         SoftmaxCrossEntropy().forward(np.zeros((2, 3)), targets)
+
+
+class FixedMaskDropout(Dropout):
+    """Dropout whose every forward draws the same mask: the function gradcheck differentiates
+    must not change between its evaluations."""
+
+    def forward(self, x):
+        self.rng = np.random.default_rng(3)
+        return super().forward(x)
+
+
+def test_dropout_backward_matches_numerical_gradient(rng):
+    layer = FixedMaskDropout(0.3, rng=3, dtype=np.float64)
+    rows = gradcheck(layer, rng.standard_normal((4, 6)))
+    assert layer.mask is not None and (layer.mask == 0).any()       # some entries were dropped
+    assert max_rel_error(rows) < LAYER_TOL, format_table(rows)
+
+
+def test_dropout_needs_a_generator():
+    with pytest.raises(TypeError, match=r"^Dropout got rng=None: pass rng=<int seed or np.random.Generator>"):
+        Dropout(0.1)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from numpyvit import ResNet, SoftmaxCrossEntropy, ViTConfig, VisionTransformer, format_table, gradcheck, max_rel_error
+from numpyvit import ConfigError, ResNet, SoftmaxCrossEntropy, ViTConfig, VisionTransformer, format_table, gradcheck, max_rel_error
 from conftest import tiny_config
 from numpyvit.gradcheck import random_point
 
@@ -121,8 +121,8 @@ def test_load_state_dict_is_strict():
     ("dim", 64.0, "dim=64.0 must be a positive integer"),
     ("pool", "max", "pool='max' must be 'cls' or 'mean'"),
     ("pos_embed", "rope", "pos_embed='rope' must be 'learned' or 'sincos'"),
-    ("dropout", 1.0, "dropout=1.0 must be in"),
     ("norm_eps", 0.0, "norm_eps=0.0 must be positive"),
+    ("act", "relu", "act='relu' must be one of 'gelu_tanh', 'gelu'"),
 ])
 def test_config_validation_names_field_value_and_rule(field, value, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -162,13 +162,37 @@ def test_float32_model_keeps_float32_everywhere(rng):
                 assert value.dtype == np.float32, f"{prefix}.{attr} is {value.dtype}"
 
 
-def test_eval_mode_switches_off_dropout_everywhere(rng):
-    model = VisionTransformer(ViTConfig(**{**tiny_config().to_dict(), "dropout": 0.5}), dtype=np.float64)
+def test_a_stored_config_with_dropout_zero_still_loads():
+    # checkpoints and committed run folders saved before dropout was removed hold "dropout": 0.0
+    stored = {**tiny_config().to_dict(), "dropout": 0.0}
+    assert ViTConfig.from_dict(stored) == tiny_config()
+    assert "dropout" not in ViTConfig().to_dict()
+
+
+def test_a_stored_config_without_act_gets_the_tanh_gelu_it_was_trained_with():
+    stored = {k: v for k, v in tiny_config().to_dict().items() if k != "act"}
+    assert ViTConfig.from_dict(stored).act == "gelu_tanh"
+    model = VisionTransformer(ViTConfig.from_dict(stored))
+    assert type(model.blocks[0].mlp.act).__name__ == "GELU"
+
+
+def test_act_gelu_puts_the_erf_form_in_every_block():
+    model = VisionTransformer(tiny_config(act="gelu"), dtype=np.float64)
+    assert {type(b.mlp.act).__name__ for b in model.blocks} == {"GELUErf"}
+
+
+def test_a_stored_config_with_nonzero_dropout_is_rejected():
+    with pytest.raises(ConfigError, match=r"dropout=0\.1.*only a stored dropout of 0\.0 can be loaded"):
+        ViTConfig.from_dict({**tiny_config().to_dict(), "dropout": 0.1})
+    with pytest.raises(ConfigError, match="unknown ViTConfig fields"):      # the usual check still runs
+        ViTConfig.from_dict({**tiny_config().to_dict(), "dropout": 0.0, "drop_path": 0.0})
+
+
+def test_train_and_eval_mode_give_the_same_vit_output(rng):
+    # no dropout anywhere in the ViT: the mode changes nothing (the ResNet's BatchNorm does)
+    model = VisionTransformer(tiny_config(), dtype=np.float64)
     x = rng.standard_normal((2, 1, 8, 8))
-    model.eval()
-    assert np.array_equal(model.forward(x), model.forward(x))
-    model.train()
-    assert not np.array_equal(model.forward(x), model.forward(x))
+    assert np.array_equal(model.eval().forward(x), model.train().forward(x))
 
 
 @pytest.mark.parametrize("pool", ["cls", "mean"])

@@ -9,7 +9,7 @@ from numpyvit.training.optim import SGD, AdamW, WeightAverage, clip_grad_norm, l
 
 
 def linear_with_grads(w, b, gw, gb):
-    layer = Linear(len(w[0]), len(w), dtype=np.float64)
+    layer = Linear(len(w[0]), len(w), rng=0, dtype=np.float64)
     layer.params["weight"][...] = w
     layer.params["bias"][...] = b
     layer.grads["weight"][...] = gw
@@ -56,7 +56,7 @@ def test_one_sgd_momentum_step_equals_the_hand_computed_update():
 
 
 def test_adamw_keeps_float32_state():
-    layer = Linear(3, 2)
+    layer = Linear(3, 2, rng=0)
     opt = AdamW(layer)
     layer.grads["weight"][...] = 1
     opt.step()

@@ -33,8 +33,8 @@ def parity(model, ref, x, y, label_smoothing=0.1):
     return diffs
 
 
-def tiny_pair(pool="cls", pos_embed="learned"):
-    model = random_point(VisionTransformer(tiny_config(pool=pool, pos_embed=pos_embed), dtype=np.float64))
+def tiny_pair(pool="cls", pos_embed="learned", act="gelu_tanh"):
+    model = random_point(VisionTransformer(tiny_config(pool=pool, pos_embed=pos_embed, act=act), dtype=np.float64))
     return model, torch_vit_from_numpyvit(model, dtype=torch.float64)
 
 
@@ -42,6 +42,13 @@ def tiny_pair(pool="cls", pos_embed="learned"):
 @pytest.mark.parametrize("pos_embed", ["learned", "sincos"])
 def test_logits_and_every_gradient_match_pytorch_in_float64(pool, pos_embed, rng):
     model, ref = tiny_pair(pool, pos_embed)
+    diffs = parity(model, ref, rng.standard_normal((4, 1, 8, 8)), np.array([0, 1, 2, 1]))
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] < PARITY_TOL, f"{worst}: {diffs[worst]:.1e}"
+
+
+def test_erf_gelu_model_matches_pytorch_in_float64(rng):
+    model, ref = tiny_pair(act="gelu")
     diffs = parity(model, ref, rng.standard_normal((4, 1, 8, 8)), np.array([0, 1, 2, 1]))
     worst = max(diffs, key=diffs.get)
     assert diffs[worst] < PARITY_TOL, f"{worst}: {diffs[worst]:.1e}"
@@ -69,3 +76,31 @@ def test_default_model_matches_pytorch_in_float32(rng):
     with torch.no_grad():
         expected = ref(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model.forward(x), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_tanh"])
+def test_both_gelu_forms_match_torch_in_value_and_derivative(act, rng):
+    from numpyvit import GELU, GELUErf
+    import torch.nn.functional as F
+    layer = (GELUErf if act == "gelu" else GELU)(dtype=np.float64)
+    approximate = "none" if act == "gelu" else "tanh"
+    x = np.concatenate([4 * rng.standard_normal(2000), np.linspace(-8, 8, 1601)])
+    dout = rng.standard_normal(x.shape)
+    y, dx = layer.forward(x), layer.backward(dout)
+
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt = F.gelu(xt, approximate=approximate)
+    yt.backward(torch.from_numpy(dout))
+    # atol: a few ulps of the inputs' scale (|x| up to ~16); in the left tail both sides are
+    # tiny differences of O(1) numbers, computed in another order by each library
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-13, atol=3e-14)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-13, atol=3e-14)
+
+
+def test_the_gelu_forms_differ_by_more_than_the_parity_tolerance(rng):
+    # the check above must be able to fail: the tanh layer against torch's erf GELU does
+    from numpyvit import GELU
+    import torch.nn.functional as F
+    x = np.linspace(-4, 4, 801)
+    gap = np.abs(GELU(dtype=np.float64).forward(x) - F.gelu(torch.from_numpy(x)).numpy()).max()
+    assert gap > 1e-4

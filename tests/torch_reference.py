@@ -1,6 +1,6 @@
 """The same Vision Transformer in plain PyTorch eager mode: the reference for the parity test
 and the speed benchmark. Built from torch's own nn.Conv2d, nn.Linear, nn.LayerNorm,
-F.gelu(approximate='tanh') and softmax, with timm's parameter names, so numpyvit's
+F.gelu (the tanh or the erf form, as the config's act) and softmax, with timm's parameter names, so numpyvit's
 state_dict loads into it with nothing but torch.from_numpy. torch is optional: only the
 parity test and the benchmark import this file; the numpyvit package never does.
 """
@@ -27,21 +27,22 @@ class TorchAttention(nn.Module):
 
 
 class TorchMlp(nn.Module):
-    def __init__(self, dim, hidden):
+    def __init__(self, dim, hidden, act="gelu_tanh"):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.approximate = {"gelu_tanh": "tanh", "gelu": "none"}[act]
 
     def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+        return self.fc2(F.gelu(self.fc1(x), approximate=self.approximate))
 
 
 class TorchBlock(nn.Module):
-    def __init__(self, dim, heads, mlp_dim, eps):
+    def __init__(self, dim, heads, mlp_dim, eps, act="gelu_tanh"):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = TorchAttention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
-        self.mlp = TorchMlp(dim, mlp_dim)
+        self.mlp = TorchMlp(dim, mlp_dim, act)
 
     def forward(self, x):
         x = x + self.attn(self.norm1(x))
@@ -49,7 +50,7 @@ class TorchBlock(nn.Module):
 
 
 class TorchViT(nn.Module):
-    """numpyvit's VisionTransformer for a given ViTConfig (dropout left out: parity runs at 0)."""
+    """numpyvit's VisionTransformer for a given ViTConfig."""
 
     def __init__(self, config):
         super().__init__()
@@ -66,7 +67,7 @@ class TorchViT(nn.Module):
             grid = c.image_size // c.patch_size
             self.register_buffer("fixed_pos_embed", torch.from_numpy(sincos_pos_embed(c.dim, grid, np.float64)),
                                  persistent=False)
-        self.blocks = nn.ModuleList(TorchBlock(c.dim, c.heads, c.mlp_dim, c.norm_eps) for _ in range(c.depth))
+        self.blocks = nn.ModuleList(TorchBlock(c.dim, c.heads, c.mlp_dim, c.norm_eps, c.act) for _ in range(c.depth))
         self.norm = nn.LayerNorm(c.dim, eps=c.norm_eps)
         self.head = nn.Linear(c.dim, c.num_classes)
 

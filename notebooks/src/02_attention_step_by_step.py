@@ -97,7 +97,7 @@ Load our three matrices into `qkv`, make `proj` the identity, and the layer must
 the hand computation. (`dtype=np.float64` so that the comparison is exact to 1e-12.)
 """),
 code(r"""
-attn = Attention(dim=4, heads=1, dtype=np.float64)
+attn = Attention(dim=4, heads=1, rng=0, dtype=np.float64)
 print("qkv.weight", attn.qkv.params["weight"].shape, "  proj.weight", attn.proj.params["weight"].shape)
 attn.qkv.params["weight"][...] = np.concatenate([W_q, W_k, W_v])   # (3D, D): rows of q, then k, then v
 attn.proj.params["weight"][...] = np.eye(4)                         # biases are zero already
@@ -408,7 +408,7 @@ Splitting into heads costs no parameters: `qkv` and `proj` have $3D^2 + D^2 = 4D
 """),
 code(r"""
 for heads in (1, 4, 8, 16):
-    print(f"heads = {heads:>2}, Dh = {64 // heads:>2}: {Attention(64, heads).num_parameters():,} parameters")
+    print(f"heads = {heads:>2}, Dh = {64 // heads:>2}: {Attention(64, heads, rng=0).num_parameters():,} parameters")
 """),
 md(r"""
 ## The attention matrix over a digit
@@ -508,7 +508,7 @@ print("attention(shuffled tokens) == shuffled attention(tokens):", np.allclose(y
 md(r"""
 ## Exercises
 
-1. Redo the tiny example with `Attention(dim=4, heads=2)`: split each of $Q$, $K$, $V$
+1. Redo the tiny example with `Attention(dim=4, heads=2, rng=0)`: split each of $Q$, $K$, $V$
    into two heads of width 2 by hand (columns 0-1 and 2-3), compute each head's attention
    with $\sqrt{d_k} = \sqrt 2$, concatenate, and compare with the layer's output.
 2. The attention matrix has $N^2$ entries per head. For a 224 x 224 image, how many tokens
@@ -518,7 +518,7 @@ md(r"""
    (This is why, in notebook 4, the key part of `qkv`'s bias gets a gradient of exactly 0.)
 """),
 *solution(r"""
-attn2 = Attention(dim=4, heads=2, dtype=np.float64)
+attn2 = Attention(dim=4, heads=2, rng=0, dtype=np.float64)
 attn2.qkv.params["weight"][...] = np.concatenate([W_q, W_k, W_v])
 attn2.proj.params["weight"][...] = np.eye(4)
 

@@ -306,7 +306,7 @@ md(r"""
 
 1. Count the parameters of one block by hand for $D = 64$, $M = 128$ (two LayerNorms,
    `qkv`, `proj`, `fc1`, `fc2`, with their biases) and check with
-   `Block(64, 4, 128).num_parameters()`. What fraction is the MLP?
+   `Block(64, 4, 128, rng=0).num_parameters()`. What fraction is the MLP?
 2. The exact GELU is $x\,\Phi(x) = \tfrac12 x\,(1 + \operatorname{erf}(x/\sqrt2))$. How far
    is numpyvit's tanh approximation from it on $[-5, 5]$? (`math.erf` works on one number.)
 3. LayerNorm's output cannot see a token's overall size (see above). So where does that
@@ -318,7 +318,7 @@ by_hand = {"norm1 + norm2": 2 * 2 * D, "qkv": 3 * D * D + 3 * D, "proj": D * D +
            "fc1": D * M + M, "fc2": M * D + D}
 total = sum(by_hand.values())
 print(by_hand, "total", total)
-print("Block(64, 4, 128).num_parameters():", Block(64, 4, 128).num_parameters())
+print("Block(64, 4, 128, rng=0).num_parameters():", Block(64, 4, 128, rng=0).num_parameters())
 print(f"MLP share: {(by_hand['fc1'] + by_hand['fc2']) / total:.0%}")
 """, "Solution 1 (click to expand)"),
 *solution(r"""

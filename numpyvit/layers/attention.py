@@ -4,9 +4,8 @@ Shape legend: B batch, N tokens, D embedding width, h heads, Dh = D/h head width
 """
 import numpy as np
 
-from .activations import Dropout
 from .linear import Linear
-from .module import Module
+from .module import Module, as_generator
 
 
 def row_sums(x):
@@ -49,17 +48,18 @@ class Attention(Module):
     (3, h, Dh) in that order (timm's layout); scale = Dh^-0.5 keeps the logits' variance
     near 1 so the softmax does not saturate. All heads run as one batched matmul, heads
     being a batch dimension. The last attention weights stay in `self.att` (B, h, N, N).
+    `rng` (required): an int seed or a Generator; qkv, then proj, draw from it in turn.
     """
 
-    def __init__(self, dim, heads, dropout=0.0, rng=None, seed=0, dtype=np.float32):
+    def __init__(self, dim, heads, *, rng=None, dtype=np.float32):
         super().__init__(dtype)
         if dim % heads:
             raise ValueError(f"dim={dim} is not divisible by heads={heads}")
+        rng = as_generator(rng, "Attention")    # one generator: proj continues where qkv ended
         self.heads, self.head_dim = heads, dim // heads
         self.scale = self.dtype.type(self.head_dim ** -0.5)
         self.qkv = Linear(dim, 3 * dim, rng=rng, dtype=dtype)
         self.proj = Linear(dim, dim, rng=rng, dtype=dtype)
-        self.proj_drop = Dropout(dropout, seed=seed, dtype=dtype)
         self.q = self.k = self.v = self.att = None
 
     def forward(self, x):
@@ -75,12 +75,12 @@ class Attention(Module):
         # free reshape instead of a transposed copy
         out = np.empty((B, N, h, Dh), dtype=self.dtype)
         np.matmul(self.att, self.v, out=out.transpose(0, 2, 1, 3))  # (B, h, N, Dh) view
-        return self.proj_drop.forward(self.proj.forward(out.reshape(B, N, D)))
+        return self.proj.forward(out.reshape(B, N, D))              # (B, N, D)
 
     def backward(self, dout):
         self.require_forward("att")
         B, h, N, Dh = self.q.shape
-        dout = self.proj.backward(self.proj_drop.backward(dout))   # (B, N, D)
+        dout = self.proj.backward(dout)                            # (B, N, D)
         dout = dout.reshape(B, N, h, Dh).transpose(0, 2, 1, 3)     # (B, h, N, Dh)
 
         # out = att v

@@ -6,20 +6,25 @@ import numpy as np
 
 from .attention import Attention
 from .mlp import Mlp
-from .module import Module
+from .module import Module, as_generator
 from .norm import LayerNorm
 
 
 class Block(Module):
-    """x = x + attn(norm1(x));  x = x + mlp(norm2(x)).   (B, N, D) -> (B, N, D)"""
+    """x = x + attn(norm1(x));  x = x + mlp(norm2(x)).   (B, N, D) -> (B, N, D)
 
-    def __init__(self, dim, heads, mlp_dim, dropout=0.0, norm_eps=1e-6, rng=None, seed=0,
+    `act` is the MLP's activation ('gelu_tanh' or 'gelu', see Mlp). `rng` (required): an int
+    seed or a Generator; attn, then mlp, draw from it in turn.
+    """
+
+    def __init__(self, dim, heads, mlp_dim, norm_eps=1e-6, act="gelu_tanh", *, rng=None,
                  dtype=np.float32):
         super().__init__(dtype)
+        rng = as_generator(rng, "Block")
         self.norm1 = LayerNorm(dim, eps=norm_eps, dtype=dtype)
-        self.attn = Attention(dim, heads, dropout=dropout, rng=rng, seed=seed, dtype=dtype)
+        self.attn = Attention(dim, heads, rng=rng, dtype=dtype)
         self.norm2 = LayerNorm(dim, eps=norm_eps, dtype=dtype)
-        self.mlp = Mlp(dim, mlp_dim, dropout=dropout, rng=rng, seed=seed + 1, dtype=dtype)
+        self.mlp = Mlp(dim, mlp_dim, act=act, rng=rng, dtype=dtype)
 
     def forward(self, x):
         # each branch returns a fresh array, so the residual is added into it in place

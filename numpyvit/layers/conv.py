@@ -13,7 +13,7 @@ adds each column's gradient back onto the pixels it was copied from.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .module import Module
+from .module import Module, as_generator
 
 
 def conv_output_size(size, kernel_size, stride, padding):
@@ -32,20 +32,21 @@ class Conv2d(Module):
     Rectifiers", section 2.2): weight ~ Normal(0, std^2) with std = sqrt(2 / fan_in),
     fan_in = C*k*k, so the activations keep their scale through conv + ReLU. (PyTorch's
     `kaiming_normal_(w, nonlinearity='relu')`; torchvision's ResNet uses the fan_out variant,
-    which differs only in the divisor.) The bias, if any, starts at zero.
+    which differs only in the divisor.) The bias, if any, starts at zero. `rng` is required:
+    an int seed or the Generator the weight is drawn from.
 
     Forward keeps the im2col matrix `cols` (C*k*k, B*Ho*Wo), all that backward needs.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 rng=None, dtype=np.float32):
+                 *, rng=None, dtype=np.float32):
         super().__init__(dtype)
         for name, value, low in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
                                  ("kernel_size", kernel_size, 1), ("stride", stride, 1),
                                  ("padding", padding, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"Conv2d {name}={value!r} must be an integer >= {low}")
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = as_generator(rng, "Conv2d")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         fan_in = in_channels * kernel_size * kernel_size

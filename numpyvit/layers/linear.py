@@ -4,7 +4,7 @@ Shape legend: B batch, N tokens, `in`/`out` the feature widths.
 """
 import numpy as np
 
-from .module import Module, trunc_normal
+from .module import Module, as_generator, trunc_normal
 
 
 def column_sums(x2):
@@ -20,12 +20,14 @@ class Linear(Module):
     `weight_shape` stores the weight in another shape of the same size, (out, *in_shape):
     the patch projection keeps a convolution kernel (D, C, p, p), timm's layout. It is used
     flattened to (out, in), a view, so the two shapes share one array.
+    Init (timm's): weight ~ truncated Normal(0, 0.02^2) drawn from `rng` (required: an int
+    seed or a Generator), bias 0.
     """
 
-    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32,
+    def __init__(self, in_features, out_features, bias=True, *, rng=None, dtype=np.float32,
                  weight_shape=None):
         super().__init__(dtype)
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = as_generator(rng, "Linear")
         self.in_features, self.out_features = in_features, out_features
         weight_shape = (out_features, in_features) if weight_shape is None else tuple(weight_shape)
         if weight_shape[0] != out_features or np.prod(weight_shape[1:]) != in_features:

@@ -112,6 +112,23 @@ class Module:
             value[...] = new  # casts to the model's dtype
 
 
+def as_generator(rng, layer):
+    """The np.random.Generator a layer draws its initial weights from.
+
+    `rng` is an int seed (a new generator, np.random.default_rng(seed)) or a Generator, used
+    as it is: a composite layer converts once and hands the same generator to its sub-layers
+    in order, so each draws the values after the previous one's and no two start alike.
+    There is no default: a fallback seed would give every sub-layer built without a generator
+    the same numbers. `layer` names the caller in the error.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(rng)
+    raise TypeError(f"{layer} got rng={rng!r}: pass rng=<int seed or np.random.Generator>, "
+                    f"the generator its initial weights are drawn from")
+
+
 def trunc_normal(rng, shape, std=0.02, cutoff=2.0):
     """Normal(0, std) samples redrawn until they lie within +-cutoff*std (timm's default init)."""
     x = rng.standard_normal(shape)

@@ -12,7 +12,12 @@ class LayerNorm(Module):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, statistics over the last axis.
 
     x: (..., D) -> y: (..., D); weight and bias (D,). Forward keeps the normalised input
-    `xhat` and the reciprocal standard deviation `rstd`, all that backward needs.
+    `xhat` and the reciprocal standard deviation `rstd`, all that backward needs:
+
+        dxhat = dy * weight
+        dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))   (means over the last axis)
+
+    the second term the gradient through the mean, the third through the variance.
     """
 
     def __init__(self, dim, eps=1e-6, dtype=np.float32):
@@ -44,11 +49,9 @@ class LayerNorm(Module):
         xhat = self.xhat
         self.grads["weight"] += column_sums(d2 * xhat)
         self.grads["bias"] += column_sums(d2)
-        dxhat = d2 * self.params["weight"]                          # (R, D)
-        # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)):
-        #   the two means are the gradients through the mean and through the variance.
-        dx = dxhat - dxhat @ self.avg
-        dxhat *= xhat
-        dx -= xhat * (dxhat @ self.avg)
-        dx *= self.rstd
+        dxhat = d2 * self.params["weight"]                          # dL/dxhat, (R, D)
+        # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), means over the row:
+        mean_dxhat = dxhat @ self.avg                               # (R, 1), through the mean
+        mean_dxhat_xhat = (dxhat * xhat) @ self.avg                 # (R, 1), through the variance
+        dx = (dxhat - mean_dxhat - xhat * mean_dxhat_xhat) * self.rstd
         return dx.reshape(dout.shape)

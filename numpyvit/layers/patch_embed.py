@@ -6,7 +6,7 @@ N number of patches (H/p)*(W/p), D embedding width.
 import numpy as np
 
 from .linear import Linear
-from .module import Module
+from .module import Module, as_generator
 
 
 class Patchify(Module):
@@ -45,10 +45,12 @@ class PatchEmbed(Module):
     (B, C, H, W) -> (B, N, D). `proj.weight` is held as (D, C, p, p), exactly the weight of
     a stride-p, kernel-p convolution (timm's `patch_embed.proj`), and reshaped to (D, C*p*p)
     for one matmul: a convolution whose windows do not overlap *is* a matmul on patches.
+    `rng` (required): an int seed or the Generator `proj` draws its weight from.
     """
 
-    def __init__(self, image_size, patch_size, in_channels, dim, rng=None, dtype=np.float32):
+    def __init__(self, image_size, patch_size, in_channels, dim, *, rng=None, dtype=np.float32):
         super().__init__(dtype)
+        rng = as_generator(rng, "PatchEmbed")
         self.grid = image_size // patch_size
         self.num_patches = self.grid * self.grid
         self.patchify = Patchify(patch_size, dtype=dtype)

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..layers.activations import ReLU
 from ..layers.conv import BatchNorm2d, Conv2d, GlobalAvgPool2d
 from ..layers.linear import Linear
-from ..layers.module import Module
+from ..layers.module import Module, as_generator
 from .config import Config, check_positive_int
 from .inputs import check_images
 
@@ -77,11 +77,12 @@ class BasicBlock(Module):
     both without bias (the batch norm after each has one). The shortcut is the identity when
     the shape is kept, else `downsample` = [1x1 conv stride s, batch norm] (the paper's
     projection shortcut, option B), named `downsample.0` and `downsample.1` as in torchvision.
+    `rng` (required): an int seed or a Generator; conv1, conv2, then downsample draw from it.
     """
 
-    def __init__(self, in_channels, out_channels, stride=1, rng=None, dtype=np.float32):
+    def __init__(self, in_channels, out_channels, stride=1, *, rng=None, dtype=np.float32):
         super().__init__(dtype)
-        rng = rng if rng is not None else np.random.default_rng(0)   # one generator for all convs
+        rng = as_generator(rng, "BasicBlock")   # one generator, drawn by the convs in turn
         self.conv1 = Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False,
                             rng=rng, dtype=dtype)
         self.bn1 = BatchNorm2d(out_channels, dtype=dtype)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
-from ..layers.activations import Dropout
+from ..layers.activations import ACTIVATIONS
 from ..layers.block import Block
 from ..layers.linear import Linear
 from ..layers.module import Module, trunc_normal
@@ -28,10 +28,12 @@ class ViTConfig(Config):
     depth: int = 6              # number of transformer blocks
     heads: int = 4              # attention heads; head width Dh = dim / heads = 16
     mlp_dim: int = 128          # hidden width M of each block's MLP
-    dropout: float = 0.0        # dropout rate after the position embedding, attn proj and MLP
     pool: str = "cls"           # 'cls': classify the class token; 'mean': the mean patch token
     pos_embed: str = "learned"  # 'learned' parameter, or fixed 2-D 'sincos'
     norm_eps: float = 1e-6      # LayerNorm epsilon (timm's ViT default)
+    act: str = "gelu_tanh"      # MLP activation: 'gelu_tanh', the tanh form every stored run used
+                                # (a config without the field gets it), or 'gelu', the exact erf
+                                # form, timm's default (names as in PyTorch and timm)
 
     def __post_init__(self):
         for name in ("image_size", "patch_size", "in_channels", "num_classes", "dim", "depth",
@@ -42,8 +44,6 @@ class ViTConfig(Config):
                              f"patch_size={self.patch_size}")
         if self.dim % self.heads:
             raise ConfigError(f"dim={self.dim} is not divisible by heads={self.heads}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout={self.dropout!r} must be in [0, 1)")
         if self.pool not in ("cls", "mean"):
             raise ConfigError(f"pool={self.pool!r} must be 'cls' or 'mean'")
         if self.pos_embed not in ("learned", "sincos"):
@@ -52,6 +52,20 @@ class ViTConfig(Config):
             raise ConfigError(f"dim={self.dim} must be divisible by 4 when pos_embed='sincos'")
         if not self.norm_eps > 0:
             raise ConfigError(f"norm_eps={self.norm_eps!r} must be positive")
+        if self.act not in ACTIVATIONS:
+            raise ConfigError(f"act={self.act!r} must be one of {', '.join(map(repr, ACTIVATIONS))}")
+
+    @classmethod
+    def from_dict(cls, d):
+        """As Config.from_dict, and a stored "dropout": 0.0 is accepted and dropped: configs
+        saved before the field was removed (checkpoints, committed runs) still load. A
+        non-zero one is an error: this model cannot train or reproduce that run."""
+        d = dict(d)
+        dropout = d.pop("dropout", 0.0)
+        if dropout != 0:
+            raise ConfigError(f"this config has dropout={dropout!r}; numpyvit's ViT has no "
+                              f"dropout any more, so only a stored dropout of 0.0 can be loaded")
+        return super().from_dict(d)
 
     @property
     def num_patches(self):
@@ -81,12 +95,10 @@ class VisionTransformer(Module):
             self.add_param("pos_embed", trunc_normal(rng, (1, N, D)))
         else:  # fixed: a constant, not a parameter
             self.fixed_pos_embed = sincos_pos_embed(D, self.patch_embed.grid, dtype=self.dtype)
-        self.pos_drop = Dropout(config.dropout, seed=seed, dtype=dtype)
-        # every Dropout gets its own mask generator: the model's seed for pos_drop, and seeds
-        # 10 apart for the blocks (a block's own dropouts take its seed + 0, 1, 2)
-        self.blocks = [Block(D, config.heads, config.mlp_dim, dropout=config.dropout,
-                             norm_eps=config.norm_eps, rng=rng, seed=seed + 10 * (i + 1), dtype=dtype)
-                       for i in range(config.depth)]
+        # one generator for every block in turn (and the head after them): no two start alike
+        self.blocks = [Block(D, config.heads, config.mlp_dim, norm_eps=config.norm_eps,
+                             act=config.act, rng=rng, dtype=dtype)
+                       for _ in range(config.depth)]
         self.norm = LayerNorm(D, eps=config.norm_eps, dtype=dtype)
         self.head = Linear(D, config.num_classes, rng=rng, dtype=dtype)
         self.image_shape = self.tokens_shape = None
@@ -101,8 +113,7 @@ class VisionTransformer(Module):
 
     def embed(self, images):
         """The tokens the first block sees: patches embedded, the class token prepended, the
-        position embedding added (section 3.1, eq. 1). (B, C, H, W) -> (B, N, D).
-        Dropout (pos_drop) comes after this, in forward."""
+        position embedding added (section 3.1, eq. 1). (B, C, H, W) -> (B, N, D)."""
         images = self.check_images(images)
         self.image_shape = images.shape
         B = images.shape[0]
@@ -112,7 +123,7 @@ class VisionTransformer(Module):
         return x + self.position_embedding()                          # (B, N, D)
 
     def forward(self, images):
-        x = self.pos_drop.forward(self.embed(images))                 # (B, N, D)
+        x = self.embed(images)                                        # (B, N, D)
         for block in self.blocks:
             x = block.forward(x)
         x = self.norm.forward(x)                                      # (B, N, D)
@@ -132,7 +143,6 @@ class VisionTransformer(Module):
         dx = self.norm.backward(dx)
         for block in reversed(self.blocks):
             dx = block.backward(dx)
-        dx = self.pos_drop.backward(dx)
         if "pos_embed" in self.params:
             self.grads["pos_embed"] += dx.sum(axis=0, keepdims=True)  # shared by the batch
         self.grads["cls_token"] += dx[:, :1].sum(axis=0, keepdims=True)
