@@ -581,15 +581,17 @@ def test_plot_rollout_controls_shows_template_maps_and_deviations(rng, tmp_path)
     fig = plot_rollout_controls(images, maps, template, labels=[4, 1, 7])
     assert_figure_saves(fig, 3 * 4 + 2, tmp_path)              # 3 rows of (template + 3 digits), 2 colour bars
     axes = np.array(fig.axes[:12]).reshape(3, 4)
-    np.testing.assert_allclose(axes[1, 0].images[0].get_array(), upsampled(template / template.max(), 8))
+    assert_image(axes[1, 0], upsampled(template / template.max(), 8))
+    assert_clim(axes[1, 0], 0, 1)                                   # the template scaled to max 1
     assert not axes[0, 0].axison and not axes[2, 0].axison
-    for b in range(3):
-        np.testing.assert_array_equal(axes[0, b + 1].images[0].get_array(), images[b])
-        assert axes[0, b + 1].get_title() == f"label {[4, 1, 7][b]}"
-        np.testing.assert_allclose(axes[1, b + 1].images[0].get_array(), upsampled(maps[b], 8))
-        np.testing.assert_allclose(axes[2, b + 1].images[0].get_array(), upsampled(maps[b] - template, 8))
     lim = np.abs(maps - template).max()
-    assert axes[2, 1].images[0].get_clim() == pytest.approx((-lim, lim))   # deviations on one symmetric scale
+    for b in range(3):
+        assert_image(axes[0, b + 1], images[b])
+        assert_texts(axes[0, b + 1], title=f"label {[4, 1, 7][b]}")
+        assert_image(axes[1, b + 1], upsampled(maps[b], 8))
+        assert_clim(axes[1, b + 1], 0, 1)
+        assert_image(axes[2, b + 1], upsampled(maps[b] - template, 8))
+        assert_clim(axes[2, b + 1], -lim, lim)                   # deviations on one symmetric scale
 
 
 @pytest.mark.parametrize("maps_shape, template_shape", [((2, 2, 2), (2, 2)), ((3, 2, 2), (3, 3)), ((3, 4), (2, 2))])
