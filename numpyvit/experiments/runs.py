@@ -51,8 +51,9 @@ def run_or_resume(net, cfg, data, run_dir, state=None, progress=True, log=print,
         if stored is not None:     # a run stored before a field was added has that field's default
             stored = type(cfg).from_dict(stored).to_dict()
         ok = (same_config or (lambda a, b: a == b))(stored, cfg.to_dict())
+        # the stored config as this version reads it (a field added since has its default)
         same_model = (resume["model"] == model_kind(model)
-                      and resume["config"] == json.loads(json.dumps(model.config.to_dict())))
+                      and type(model.config).from_dict(resume["config"]).to_dict() == model.config.to_dict())
         if not ok or not same_model:
             raise ConfigError(f"{run_dir} holds a run with another config; move it away or use another --out")
     before = len(state.metrics) if state else len(resume["train"]["metrics"]) if resume else 0
