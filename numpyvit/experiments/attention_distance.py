@@ -26,13 +26,14 @@ import numpy as np
 from ..errors import ConfigError
 from ..insight.analysis import (INK_LEVEL, LOCAL_SHARE, attention_maps, distance_baselines, ink_patches,
                                 mean_attention_distance)
+from ..models.registry import build_model
 from ..models.resnet import ResNetConfig, receptive_fields
 from ..models.vit import ViTConfig
 from ..training.checkpoint import load_checkpoint, load_model
 from ..data.prepare import normalize
 from ..training.trainer import TrainConfig
 from ..files import write_csv, write_json
-from .runs import new_model, run_or_resume, whole_model
+from .runs import run_or_resume, whole_model
 
 PATCHES = (7, 4, 2)                   # 4x4, 7x7 and 14x14 grids
 AUGMENTATIONS = ("none", "cutmix")
@@ -68,7 +69,7 @@ def train_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, epoc
             if train_size:
                 cfg = TrainConfig(**{**cfg.to_dict(), "train_subset": train_size})
             model_config = ViTConfig(patch_size=p).to_dict()
-            with make_net(new_model("vit", model_config, cfg)) as net:
+            with make_net(build_model("vit", model_config, seed=cfg.seed)) as net:
                 state = run_or_resume(net, cfg, data, out_dir / run_name(p, aug), progress=progress, log=log)
             runs[p, aug] = state.metrics
     return runs

@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..models.registry import config_class
+from ..models.registry import build_model, config_class
 from ..data.prepare import class_balanced_subset, normalize
 from ..training.trainer import TrainConfig, evaluate
 from ..files import write_csv
-from .runs import new_model, parameters, run_or_resume, whole_model
+from .runs import parameters, run_or_resume, whole_model
 
 DEFAULT_SIZES = (1000, 4000, 15000, 60000)
 # name -> (model kind, config fields over that kind's defaults)
@@ -129,7 +129,7 @@ def _run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progre
     model_config = model_config or {**config_class(kind)().to_dict(), **fields}
     per_block, _ = block_epochs(size, batch_size, block_steps)
     t0 = time.perf_counter()
-    model = new_model(kind, model_config, run_config(size, 1, batch_size, seed, base, block_steps))
+    model = build_model(kind, model_config, seed=seed)        # seeded as the run's TrainConfig.seed
     with make_net(model) as net:
         state, blocks = None, 0
         while True:

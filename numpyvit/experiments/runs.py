@@ -12,7 +12,7 @@ import json
 import time
 
 from ..errors import ConfigError
-from ..models.registry import build_model, model_kind
+from ..models.registry import model_kind
 from ..training.checkpoint import load_checkpoint
 from ..training.trainer import schedule, train
 
@@ -22,11 +22,6 @@ def whole_model(model):
     use every core through BLAS). A context manager, like a DataParallel."""
     from contextlib import nullcontext
     return nullcontext(model)
-
-
-def new_model(kind, model_config, cfg):
-    """The run's model before training: seeded by the run's seed, as `train` does."""
-    return build_model(kind, model_config, seed=cfg.seed)
 
 
 def total_steps(cfg, n_train):
