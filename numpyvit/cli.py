@@ -22,8 +22,9 @@ from .models.config import check_positive_int
 from .files import read_jsonl
 from .models.registry import MODEL_KINDS, build_model, config_class
 from .models.vit import ViTConfig
-from .training.checkpoint import load_checkpoint, load_model
-from .training.trainer import PRESETS, TrainConfig
+from .training.checkpoint import load_checkpoint, load_model, trained_on
+from .data.datasets import DATASETS
+from .training.trainer import PRESETS, TrainConfig, presets_for
 
 
 def flag(name):
@@ -85,18 +86,40 @@ def parallel(model, workers=None, checkpoint=None):
     return DataParallel(model, workers)
 
 
+def dataset_for(args, checkpoint):
+    """The dataset a command on `checkpoint` uses: the one its model was trained on. A
+    --dataset that names another is refused (its pixel statistics and classes would not fit)."""
+    stored = trained_on(checkpoint)
+    if args.dataset is not None and args.dataset != stored:
+        raise UsageError(f"{checkpoint['path']} holds a model trained on {stored}; --dataset {args.dataset} "
+                         f"does not match (leave --dataset out to use {stored})")
+    return DATASETS[stored]
+
+
+def _add_dataset_flag(parser, what):
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                        help=f"{what} (default: the one the checkpoint was trained on)")
+
+
+def _add_data_dir_flag(parser, extra=""):
+    parser.add_argument("--data-dir", default=None,
+                        help=f"the dataset's folder{extra} (default: $NUMPYVIT_DATA for MNIST, "
+                             f"$NUMPYVIT_FASHION_MNIST_DATA for Fashion-MNIST, else ~/.cache/numpyvit/<dataset>)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m numpyvit",
                                      description="A Vision Transformer in pure NumPy: train, evaluate, inspect.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a model on MNIST (downloads it on first use)",
-                       description="Train a ViT on MNIST. Defaults are the tuned recipe; --preset quick is a "
-                                   "one-minute demo run; --preset long trains 100 epochs through a "
-                                   "weight average, for 99.5% in about half an hour.")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="a named recipe (default: default)")
+    p = sub.add_parser("train", help="train a model on MNIST or Fashion-MNIST (fetched on first use)",
+                       description="Train a ViT on MNIST (or --dataset fashion-mnist). Defaults are the tuned "
+                                   "recipe of each dataset; --preset quick is a few-minute demo run; --preset "
+                                   "long trains 100 epochs through a weight average.")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                   help="a named recipe of the dataset (default: default)")
     p.add_argument("--model", choices=MODEL_KINDS, default="vit", help="architecture (default: vit)")
-    p.add_argument("--data-dir", default=None, help="MNIST directory (default: $NUMPYVIT_DATA or ~/.cache/numpyvit/mnist)")
+    _add_data_dir_flag(p)
     p.add_argument("--out", default=None, help="run folder (default: runs/<timestamp>)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR_OR_CKPT",
                    help="continue a stopped run exactly; its stored config is used")
@@ -107,14 +130,16 @@ def build_parser():
 
     p = sub.add_parser("eval", help="test loss, accuracy and confusion matrix of a checkpoint")
     p.add_argument("checkpoint", help="a .npz checkpoint or a run folder")
-    p.add_argument("--data-dir", default=None)
+    _add_dataset_flag(p, "the test set")
+    _add_data_dir_flag(p)
     p.add_argument("--plot", action="store_true", help="write confusion.png and mistakes.png")
     p.add_argument("--out", default=None, help="folder for the plots (default: the checkpoint's folder)")
     _add_workers_flag(p)
 
-    p = sub.add_parser("predict", help="classify digit images (PNG/JPEG)")
+    p = sub.add_parser("predict", help="classify photos of digits or garments (PNG/JPEG)")
     p.add_argument("checkpoint")
     p.add_argument("images", nargs="+", metavar="IMAGE")
+    _add_dataset_flag(p, "what the images show")
     p.add_argument("--show", default=None, metavar="DIR",
                    help="write, per image, a PNG of the original beside the 28x28 the model saw")
 
@@ -123,12 +148,13 @@ def build_parser():
     p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument("--data-dir", default=None, help="MNIST directory for 'a random test digit' (never downloaded)")
+    _add_data_dir_flag(p, " for 'a random test digit' (never downloaded)")
 
     p = sub.add_parser("analyze", help="the ViT paper's analysis figures for a trained checkpoint")
     p.add_argument("checkpoint")
     p.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/analysis)")
-    p.add_argument("--data-dir", default=None)
+    _add_dataset_flag(p, "the test images")
+    _add_data_dir_flag(p)
     p.add_argument("--images", type=positive_int, default=128, help="test images to average over (default 128)")
 
     p = sub.add_parser("experiment", help="test the ViT paper's claims: data-scale, attention-distance, rollout")
@@ -136,7 +162,8 @@ def build_parser():
     p.add_argument("--out", default=None, help="output folder (default runs/<name>)")
     p.add_argument("--quick", action="store_true",
                    help="tiny budgets (a few steps on a few hundred images): checks that it runs, nothing more")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist", help="what the runs train on (default mnist)")
+    _add_data_dir_flag(p)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--images", type=positive_int, default=None,
                    help="test images measured (default: attention-distance 500, rollout 5000)")
@@ -166,7 +193,7 @@ def _save(fig, path):
 
 # --- train -------------------------------------------------------------------------------
 def cmd_train(args):
-    from .data.mnist import load_mnist
+    from .data.datasets import load_dataset
     from .training.trainer import train
     if args.resume:
         ckpt = load_checkpoint(args.resume)
@@ -180,7 +207,7 @@ def cmd_train(args):
         print(f"resuming {ckpt['path']} at epoch {ckpt['train']['epoch'] + 1}, "
               f"step {ckpt['train']['step_in_epoch']}", file=sys.stderr)
     else:
-        model_preset, train_preset = PRESETS[args.preset]
+        model_preset, train_preset = presets_for(args.dataset or "mnist")[args.preset]
         kind = args.model
         if kind == "vit":
             model_config = ViTConfig(**config_from_args(ViTConfig, args, model_preset)).to_dict()
@@ -196,8 +223,9 @@ def cmd_train(args):
             raise UsageError(f"{out} already holds a run (last.npz); continue it with --resume {out} "
                              f"or choose another --out")
         ckpt = None
-    data = load_mnist(args.data_dir)
-    print(f"training {kind} ({json.dumps(model_config)}) -> {out}", file=sys.stderr)
+    data = load_dataset(train_config.dataset, args.data_dir)
+    print(f"training {kind} on {DATASETS[train_config.dataset].title} ({json.dumps(model_config)}) -> {out}",
+          file=sys.stderr)
     model = build_model(kind, model_config, seed=train_config.seed)
     with parallel(model, args.workers, ckpt) as net:     # the workers stop however the run ends
         metrics = train(net, train_config, data, out, resume=ckpt, progress=not args.no_progress).metrics
@@ -213,35 +241,39 @@ def cmd_train(args):
 
 
 # --- eval --------------------------------------------------------------------------------
-def format_confusion(cm):
+def format_confusion(cm, classes=None):
+    """The confusion matrix as text: one row per true class, one column per prediction,
+    labelled by class number; with class names, each row also names its class."""
     k = len(cm)
+    names = [f"  {classes[i]}" if classes is not None and classes[i] != str(i) else "" for i in range(k)]
     lines = ["true\\pred " + " ".join(f"{j:>5}" for j in range(k))]
-    lines += [f"{i:>9} " + " ".join(f"{v:>5}" for v in row) for i, row in enumerate(cm)]
+    lines += [f"{i:>9} " + " ".join(f"{v:>5}" for v in row) + names[i] for i, row in enumerate(cm)]
     return "\n".join(lines)
 
 
 def cmd_eval(args):
     from .insight.analysis import confusion_matrix
     from .data.prepare import normalize
-    from .data.mnist import load_mnist
+    from .data.datasets import load_dataset
     from .training.trainer import evaluate
     model = load_model(args.checkpoint)
-    _, _, x_test, y_test = load_mnist(args.data_dir)
+    dataset = dataset_for(args, load_checkpoint(args.checkpoint))
+    _, _, x_test, y_test = load_dataset(dataset.name, args.data_dir)
     with parallel(model, args.workers) as net:
-        loss, acc, probs = evaluate(net, normalize(x_test), y_test)
+        loss, acc, probs = evaluate(net, normalize(x_test, dataset), y_test)
     preds = probs.argmax(1)
     cm = confusion_matrix(y_test, preds, probs.shape[1])
     print(f"test loss {loss:.4f}  accuracy {acc:.4f}  ({int(np.sum(preds != y_test))} mistakes of {len(y_test)})")
-    print(format_confusion(cm))
+    print(format_confusion(cm, dataset.classes))
     if args.plot:
         from .insight.plots import plot_confusion, plot_mistakes
         out = Path(args.out) if args.out else _checkpoint_dir(args.checkpoint)
         out.mkdir(parents=True, exist_ok=True)
-        _save(plot_confusion(cm), out / "confusion.png")
+        _save(plot_confusion(cm, dataset.classes), out / "confusion.png")
         wrong = np.flatnonzero(preds != y_test)
         worst = wrong[np.argsort(-probs[wrong, preds[wrong]])]   # most confident mistakes first
-        _save(plot_mistakes(x_test[worst], y_test[worst], preds[worst], probs[worst, preds[worst]]),
-              out / "mistakes.png")
+        _save(plot_mistakes(x_test[worst], y_test[worst], preds[worst], probs[worst, preds[worst]],
+                            classes=dataset.classes), out / "mistakes.png")
         print(f"wrote {out / 'confusion.png'} and {out / 'mistakes.png'}")
     return 0
 
@@ -253,30 +285,33 @@ def _checkpoint_dir(path):
 
 # --- predict -----------------------------------------------------------------------------
 def cmd_predict(args):
-    from .app.preprocess import ImageError, preprocess_digit, read_image, side_by_side
+    from .app.preprocess import ImageError, preprocess_digit, preprocess_garment, read_image, side_by_side
     from .layers.attention import softmax
     from .data.prepare import normalize
     model = load_model(args.checkpoint)
-    originals, digits = [], []
+    dataset = dataset_for(args, load_checkpoint(args.checkpoint))
+    # each dataset's own recipe: MNIST's for a digit, Fashion-MNIST's for a product photo
+    prepare = preprocess_garment if dataset.kind == "garments" else preprocess_digit
+    originals, inputs = [], []
     for path in args.images:
         try:
             original = read_image(path)
-            digits.append(preprocess_digit(original, model.config.image_size))
+            inputs.append(prepare(original, model.config.image_size))
         except ImageError as e:
             raise UsageError(str(e) if str(path) in str(e) else f"image {path}: {e}") from None
         originals.append(original)
-    probs = softmax(model.forward(normalize(np.stack(digits))))   # (B, K)
+    probs = softmax(model.forward(normalize(np.stack(inputs), dataset)))   # (B, K)
     for path, p in zip(args.images, probs):
         top = np.argsort(-p)[:3]
-        print(f"{path}: " + "  ".join(f"{k} ({p[k]:.3f})" for k in top))
+        print(f"{path}: " + "  ".join(f"{dataset.classes[k]} ({p[k]:.3f})" for k in top))
     if args.show:
         out = Path(args.show)
         out.mkdir(parents=True, exist_ok=True)
-        for i, (path, original, digit) in enumerate(zip(args.images, originals, digits)):
+        for i, (path, original, seen) in enumerate(zip(args.images, originals, inputs)):
             # the index keeps two inputs with the same name (a/1.png, b/1.png) apart
             target = out / f"{i:02d}_{Path(path).stem}_seen.png"
-            side_by_side(original, digit).save(target)
-        print(f"wrote {len(digits)} side-by-side image(s) (original | what the model saw) to {out}")
+            side_by_side(original, seen).save(target)
+        print(f"wrote {len(inputs)} side-by-side image(s) (original | what the model saw) to {out}")
     return 0
 
 
@@ -285,6 +320,11 @@ def cmd_serve(args):
     from .app.server import load_reader, make_server, run
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port={args.port} must be between 0 and 65535 (0 picks a free port)")
+    dataset = trained_on(load_checkpoint(args.checkpoint))
+    if dataset != "mnist":
+        raise UsageError(f"the page is for drawing digits; {args.checkpoint} holds a model trained on "
+                         f"{DATASETS[dataset].title}: classify photos with 'python -m numpyvit predict "
+                         f"{args.checkpoint} IMAGE --show DIR' instead")
     reader = load_reader(args.checkpoint, data_dir=args.data_dir)
     try:
         server = make_server(reader, args.host, args.port, verbose=True)
@@ -295,17 +335,18 @@ def cmd_serve(args):
 
 # --- analyze -----------------------------------------------------------------------------
 def cmd_analyze(args):
-    from .data.mnist import load_mnist
+    from .data.datasets import load_dataset
     from .insight.report import write_analysis
     model = load_model(args.checkpoint)
     if model.kind != "vit":
         raise UsageError(f"analyze needs a ViT checkpoint; {args.checkpoint} holds a {model.kind}")
-    _, _, x_test, y_test = load_mnist(args.data_dir)
+    dataset = dataset_for(args, load_checkpoint(args.checkpoint))
+    _, _, x_test, y_test = load_dataset(dataset.name, args.data_dir)
     out = Path(args.out) if args.out else _checkpoint_dir(args.checkpoint) / "analysis"
     metrics = load_checkpoint(args.checkpoint)["train"].get("metrics") or [{}]
     about = {"checkpoint": str(args.checkpoint), "epochs": metrics[-1].get("epoch"),
              "test_acc": metrics[-1].get("test_acc")}          # the run's own final score, if it has one
-    summary = write_analysis(model, x_test[:args.images], y_test[:args.images], out, about=about)
+    summary = write_analysis(model, x_test[:args.images], y_test[:args.images], out, about=about, dataset=dataset)
     print(summary)
     print(f"figures and numbers in {out}")
     return 0
@@ -323,9 +364,9 @@ def _int_list(text, flag_name):
 
 
 def cmd_experiment(args):
-    from .data.mnist import load_mnist
+    from .data.datasets import load_dataset
     out = Path(args.out or f"runs/{args.name}")
-    data = load_mnist(args.data_dir)
+    data = load_dataset(args.dataset, args.data_dir)
     if args.quick:       # a few hundred images and test digits: it runs end to end, it proves nothing
         data = (data[0], data[1], data[2][:200], data[3][:200])
     t0 = time.perf_counter()
@@ -347,7 +388,8 @@ def _experiment_data_scale(args, data, out):
     if args.quick:
         sizes, seeds = tuple(min(s, 256) for s in sizes[:2]), seeds[:1]
     data_scale(data, out, sizes=sorted(set(sizes)), models=models, seeds=seeds, progress=not args.no_progress,
-               make_net=lambda model: parallel(model, args.workers), block_steps=4 if args.quick else None)
+               make_net=lambda model: parallel(model, args.workers), block_steps=4 if args.quick else None,
+               dataset=args.dataset)
     rows = read_results(out / "results.csv")     # every run in the folder, this call's and earlier ones
     table = summarize(rows)
     _save(plot_data_scale(table, summarize(rows, "train_error")), out / "data_scale.png")
@@ -367,7 +409,8 @@ def _experiment_attention_distance(args, data, out):
     patches = _int_list(args.patches, "--patches")
     epochs = args.epochs or (1 if args.quick else EPOCHS)
     train_runs(data, out, patches=patches, epochs=epochs, train_size=256 if args.quick else 0,
-               progress=not args.no_progress, make_net=lambda model: parallel(model, args.workers))
+               progress=not args.no_progress, make_net=lambda model: parallel(model, args.workers),
+               dataset=args.dataset)
     longer = [c.strip() for c in args.longer.split(",") if c.strip()]
     result = analyze_runs(data, out, patches=patches, images=args.images or (20 if args.quick else 500),
                           longer=longer)
@@ -391,7 +434,8 @@ def _experiment_rollout(args, data, out):
     from .insight.plots import plot_deletion_curves, plot_rollout_controls
     checkpoints = [c.strip() for c in (args.checkpoints or "runs/default,runs/attention-distance/p4-none").split(",")
                    if c.strip()]
-    result, details = rollout_experiment(data, checkpoints, out, images=args.images or (100 if args.quick else 5000))
+    result, details = rollout_experiment(data, checkpoints, out, images=args.images or (100 if args.quick else 5000),
+                                         dataset=args.dataset)
     _save(plot_deletion_curves(result["models"]), out / "deletion_curves.png")
     for m, (maps, controls) in zip(result["models"], details):
         _save(plot_rollout_controls(data[2][:8], maps[:8], controls["template"], data[3][:8],

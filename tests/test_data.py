@@ -9,13 +9,15 @@ import gzip
 import hashlib
 import http.server
 import io
+import pathlib
 import tarfile
 import threading
 
 import numpy as np
 import pytest
 
-from numpyvit.data import augment, mnist, synthetic
+from numpyvit.data import augment, datasets, mnist, synthetic
+from numpyvit.errors import UsageError
 from numpyvit.data import prepare as data
 
 
@@ -250,6 +252,101 @@ def test_https_source_downloads_and_gunzips_from_loopback_server(fake_mnist, tmp
 
 
 # ---------------------------------------------------------------------------
+# load_dataset: Fashion-MNIST's files, a system copy read in place, its own cache
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def fake_fashion(monkeypatch, tmp_path):
+    """Small files standing for Fashion-MNIST's, its hashes patched to theirs, and the system
+    folder (Debian's) pointed at an empty folder of the test's own."""
+    files = small_mnist()
+    monkeypatch.setattr(datasets, "FASHION_MNIST_FILES",
+                        {name: hashlib.sha256(raw).hexdigest() for name, (_, raw) in files.items()})
+    system = tmp_path / "usr-share-datasets-fashion-mnist"
+    system.mkdir()
+    monkeypatch.setattr(datasets, "FASHION_MNIST_SYSTEM_DIRS", (str(system),))
+    return files, system
+
+
+def test_fashion_mnist_is_read_in_place_from_the_system_copy(fake_fashion, tmp_path, capsys):
+    files, system = fake_fashion
+    for name, (_, raw) in files.items():          # gzipped, as Debian ships them
+        (system / f"{name}.gz").write_bytes(gzip.compress(raw))
+    cache = tmp_path / "cache"
+    out = datasets.load_dataset("fashion-mnist", cache, sources=[mnist.Source("network", failing("never asked"))])
+    for got, name in zip(out, mnist.MNIST_FILES):
+        np.testing.assert_array_equal(got, files[name][0])
+    assert not cache.exists()                      # read in place: nothing copied, nothing downloaded
+    assert f"in place from {system} (verified)" in capsys.readouterr().err
+
+
+def test_a_system_copy_with_the_wrong_content_is_not_used(fake_fashion, tmp_path):
+    files, system = fake_fashion
+    for name, (_, raw) in files.items():
+        (system / f"{name}.gz").write_bytes(gzip.compress(raw[:-1] + bytes([raw[-1] ^ 1])))
+    cache = tmp_path / "cache"
+    log = []
+    out = datasets.load_dataset("fashion-mnist", cache, verbose=False,
+                                sources=[mnist.Source("network", serving(files, log=log))])
+    assert log == list(files)                     # every file fetched instead, verified, cached
+    np.testing.assert_array_equal(out[0], files["train-images-idx3-ubyte"][0])
+    assert sorted(p.name for p in cache.iterdir()) == sorted(files)
+
+
+def test_fashion_mnist_without_any_source_says_what_was_tried_and_how_to_install(fake_fashion, tmp_path):
+    files, system = fake_fashion                    # the system folder is empty: no Debian package
+    with pytest.raises(mnist.DownloadError) as info:
+        datasets.load_dataset("fashion-mnist", tmp_path / "cache", verbose=False,
+                              sources=[mnist.Source("official mirror", failing("no route to host"))])
+    message = str(info.value)
+    assert "could not fetch Fashion-MNIST files" in message
+    assert f"{system}: no copy with the expected hash" in message
+    assert "official mirror: ConnectionError: no route to host" in message
+    assert "apt-get install dataset-fashion-mnist" in message and "$NUMPYVIT_FASHION_MNIST_DATA" in message
+
+
+def test_a_partial_fashion_download_keeps_only_verified_files(fake_fashion, tmp_path):
+    files, _ = fake_fashion
+    def half(targets, verbose):                    # writes one file whole, the next cut short, then fails
+        names = list(targets)
+        targets[names[0]].write_bytes(files[names[0]][1])
+        targets[names[1]].write_bytes(files[names[1]][1][:5])
+        raise ConnectionError("connection reset")
+    cache = tmp_path / "cache"
+    with pytest.raises(mnist.DownloadError):
+        datasets.load_dataset("fashion-mnist", cache, verbose=False, sources=[mnist.Source("flaky", half)])
+    assert [p.name for p in cache.iterdir()] == ["train-images-idx3-ubyte"]
+
+
+def test_each_dataset_keeps_its_own_cache_folder(monkeypatch, tmp_path):
+    for variable in ("NUMPYVIT_DATA", "NUMPYVIT_FASHION_MNIST_DATA", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert mnist.default_data_dir("fashion-mnist") == tmp_path / ".cache" / "numpyvit" / "fashion-mnist"
+    assert mnist.default_data_dir() == tmp_path / ".cache" / "numpyvit" / "mnist"
+    monkeypatch.setenv("NUMPYVIT_DATA", str(tmp_path / "digits"))
+    monkeypatch.setenv("NUMPYVIT_FASHION_MNIST_DATA", str(tmp_path / "clothes"))
+    assert mnist.default_data_dir("fashion-mnist") == tmp_path / "clothes"
+    assert mnist.default_data_dir("mnist") == tmp_path / "digits"
+
+
+def test_unknown_dataset_is_one_clear_error():
+    with pytest.raises(UsageError, match="'cifar10' is not one numpyvit knows; expected one of mnist, fashion-mnist"):
+        datasets.load_dataset("cifar10")
+
+
+@pytest.mark.skipif(not all((pathlib.Path(datasets.FASHION_MNIST_SYSTEM_DIRS[0]) / f"{n}.gz").is_file()
+                            for n in datasets.FASHION_MNIST_FILES),
+                    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+def test_real_fashion_mnist_files_from_the_debian_package(tmp_path):
+    x_train, y_train, x_test, y_test = datasets.load_dataset("fashion-mnist", tmp_path / "empty-cache", verbose=False)
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    assert np.bincount(y_train).tolist() == [6000] * 10 and np.bincount(y_test).tolist() == [1000] * 10
+    spec = datasets.DATASETS["fashion-mnist"]
+    assert abs(x_train.mean() / 255 - spec.mean) < 5e-5 and abs((x_train / 255).std() - spec.std) < 5e-5
+
+
+# ---------------------------------------------------------------------------
 # normalize and batching
 # ---------------------------------------------------------------------------
 
@@ -257,10 +354,19 @@ def test_normalize_adds_channel_and_standardises():
     x = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)          # (1, 2, 2)
     out = data.normalize(x)
     assert out.shape == (1, 1, 2, 2) and out.dtype == np.float32
-    expected = (x[:, None].astype(np.float64) / 255 - data.MNIST_MEAN) / data.MNIST_STD
+    expected = (x[:, None].astype(np.float64) / 255 - 0.1307) / 0.3081
     np.testing.assert_allclose(out, expected, rtol=1e-6)
     np.testing.assert_array_equal(data.normalize(x[:, None]), out)  # (B, 1, H, W) accepted too
     assert data.normalize(x, dtype=np.float64).dtype == np.float64
+
+
+def test_normalize_uses_the_named_datasets_statistics():
+    x = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    expected = (x[:, None].astype(np.float64) / 255 - 0.2860) / 0.3530     # Fashion-MNIST's
+    np.testing.assert_allclose(data.normalize(x, "fashion-mnist"), expected, rtol=1e-6)
+    assert not np.allclose(data.normalize(x, "fashion-mnist"), data.normalize(x))
+    with pytest.raises(UsageError, match="'kmnist' is not one numpyvit knows; expected one of mnist, fashion-mnist"):
+        data.normalize(x, "kmnist")
 
 
 def test_normalize_rejects_wrong_shape():
@@ -376,6 +482,27 @@ def test_augment_picks_shift_or_single_affine():
     np.testing.assert_array_equal(augment.augment(x, np.random.default_rng(1), shift=2, rotate=10, scale=0.1),
                                   augment.random_affine(x, np.random.default_rng(1), 10, 0.1, 2))
     np.testing.assert_array_equal(augment.augment(x, np.random.default_rng(1), shift=0), x)
+
+
+def test_random_flip_mirrors_the_drawn_share_and_nothing_else():
+    images = np.arange(200 * 3 * 4, dtype=np.uint8).reshape(200, 3, 4)
+    out = augment.random_flip(images, 0.5, np.random.default_rng(0))
+    flipped = np.random.default_rng(0).random(200) < 0.5         # the draw random_flip makes
+    np.testing.assert_array_equal(out[flipped], images[flipped][:, :, ::-1])
+    np.testing.assert_array_equal(out[~flipped], images[~flipped])
+    assert 70 < flipped.sum() < 130
+    np.testing.assert_array_equal(augment.random_flip(images, 0.0, np.random.default_rng(1)), images)
+    with pytest.raises(ValueError, match="prob=1.5"):
+        augment.random_flip(images, 1.5, np.random.default_rng(0))
+
+
+def test_augment_without_flips_draws_what_it_drew_before_flips_existed():
+    images = np.random.default_rng(3).integers(0, 256, (16, 28, 28), dtype=np.uint8)
+    a = augment.augment(images, np.random.default_rng(5), shift=2, rotate=10.0, scale=0.1, flip=0.0)
+    b = augment.random_affine(images, np.random.default_rng(5), 10.0, 0.1, 2)
+    np.testing.assert_array_equal(a, b)
+    c = augment.augment(images, np.random.default_rng(5), shift=2, flip=1.0)    # every image mirrored
+    np.testing.assert_array_equal(c, augment.random_shift(images, 2, np.random.default_rng(5))[..., ::-1])
 
 
 def test_augment_rejects_a_single_image():

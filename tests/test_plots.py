@@ -764,6 +764,7 @@ def assert_report_matches(out, figures, expected, raw, labels, pos_embed):
             assert comp[np.argmax(np.abs(comp))] > 0
 
     written = json.loads((out / "analysis.json").read_text())
+    assert written.pop("dataset") == "mnist", "analysis.json: the dataset the model was trained on"
     assert written.pop("about") == "test"
     assert flat(written) == pytest.approx(flat(numbers), rel=1e-4, abs=1e-6), "analysis.json"
 

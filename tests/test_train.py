@@ -320,8 +320,8 @@ def test_predict_reads_a_dark_digit_on_a_light_page_as_light_on_black(tmp_path):
 @pytest.mark.parametrize("dynamics_steps, drawn", [("8", True), ("0", False)])
 def test_cli_train_draws_curves_and_dynamics_beside_the_run(dynamics_steps, drawn, data, tmp_path, monkeypatch,
                                                             capsys):
-    import numpyvit.data.mnist as mnist
-    monkeypatch.setattr(mnist, "load_mnist", lambda data_dir=None: data)
+    import numpyvit.data.datasets as datasets
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, data_dir=None: data)
     small = ["--dim", "16", "--depth", "1", "--heads", "2", "--mlp-dim", "32"]
     code, _, _ = run_cli(["train", "--out", str(tmp_path), "--epochs", "2", "--batch-size", "64", "--no-progress",
                           "--dynamics-steps", dynamics_steps, *small], capsys)
@@ -500,9 +500,9 @@ def test_a_resnet_records_dynamics_without_attention(tmp_path):
 
 
 def test_cli_workers_flag_reaches_the_net_the_trainer_runs(data, tmp_path, monkeypatch, capsys):
-    import numpyvit.data.mnist as mnist
+    import numpyvit.data.datasets as datasets
     import numpyvit.parallel.data_parallel as dp
-    monkeypatch.setattr(mnist, "load_mnist", lambda data_dir=None: data)
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, data_dir=None: data)
     made = []
 
     class Recording(dp.DataParallel):
@@ -618,8 +618,8 @@ def test_an_ema_decay_outside_0_1_is_a_config_error_naming_ema(ema):
 def test_the_long_preset_trains_through_a_weight_average_from_the_command_line(data, tmp_path, monkeypatch, capsys):
     # the preset's fields reach the run (flags still override them), and the run it starts
     # logs the averaged and the unaveraged accuracy
-    import numpyvit.data.mnist as mnist
-    monkeypatch.setattr(mnist, "load_mnist", lambda data_dir=None: data)
+    import numpyvit.data.datasets as datasets
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, data_dir=None: data)
     args = ["train", "--preset", "long", "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "64",
             "--dim", "16", "--depth", "1", "--heads", "2", "--mlp-dim", "32", "--no-progress", "--workers", "1"]
     assert main(args) == 0, capsys.readouterr().err

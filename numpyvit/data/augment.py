@@ -1,4 +1,4 @@
-"""Augmentation: random shifts, rotations and zooms of whole batches of digits.
+"""Augmentation: random shifts, rotations, zooms and mirror images of whole batches.
 
 Everything is vectorised over the batch, and the background (0) fills whatever moves in,
 so apply it to raw pixels, before normalize(). The trainer augments a whole epoch's
@@ -169,21 +169,37 @@ def random_affine(images: np.ndarray, rng: np.random.Generator, max_rotation_deg
     return affine_transform(images, angle, scale, shift)
 
 
+def random_flip(images: np.ndarray, prob: float, rng: np.random.Generator) -> np.ndarray:
+    """Mirror each image left to right with probability `prob` (a garment's mirror image is
+    the same garment; a digit's is not). Draws rng.random(B) once.
+    images: (B, H, W) or (B, C, H, W); returns a new array of the same shape and dtype."""
+    if not 0 <= prob <= 1:
+        raise ValueError(f"random_flip: prob={prob}, expected a probability in [0, 1]")
+    out = images.copy()
+    flip = rng.random(images.shape[0]) < prob                           # (B,)
+    out[flip] = out[flip][..., ::-1]
+    return out
+
+
 def augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2,
-            rotate: float = 0.0, scale: float = 0.0) -> np.ndarray:
-    """The trainer's augmentation: a random shift, plus rotation/scale if asked.
+            rotate: float = 0.0, scale: float = 0.0, flip: float = 0.0) -> np.ndarray:
+    """The trainer's augmentation: a random shift, plus rotation/scale and mirroring if asked.
 
     With rotate == scale == 0 this is random_shift(images, shift, rng): whole-pixel
     shifts, an exact copy of pixels, cheap. Otherwise the shift is folded into
     random_affine (continuous, up to `shift` pixels) so the image is resampled
     once, not blurred twice. Apply it before normalize(), while the background is 0.
+    flip > 0 then mirrors that share of the images (drawn last, so that without it the
+    generator's stream, and every run, is what it was before flips existed).
     images: (B, H, W) or (B, C, H, W); returns the same shape and dtype.
     """
     if rotate > 0 or scale > 0:
-        return random_affine(images, rng, max_rotation_deg=rotate, max_scale=scale, max_shift=shift)
-    if shift > 0:
-        return random_shift(images, shift, rng)
-    return images.copy()
+        out = random_affine(images, rng, max_rotation_deg=rotate, max_scale=scale, max_shift=shift)
+    elif shift > 0:
+        out = random_shift(images, shift, rng)
+    else:
+        out = images.copy()
+    return random_flip(out, flip, rng) if flip > 0 else out
 
 
 def cutmix(images: np.ndarray, labels: np.ndarray, num_classes: int, rng: np.random.Generator,

@@ -2,6 +2,9 @@
 
     x_train, y_train, x_test, y_test = load_mnist()      # uint8 (B, H, W), uint8 (B,)
 
+load_idx_files is the loader for any dataset shipped as MNIST's four IDX files
+(Fashion-MNIST is one: datasets.py).
+
 Shape legend: B batch (number of images), H, W image height and width (28 x 28).
 
 MNIST files are the IDX files of LeCun, Cortes & Burges, "The MNIST database of
@@ -151,16 +154,24 @@ class Source:
     fetch: Callable[[dict[str, Path], bool], None]
 
 
-def default_data_dir() -> Path:
-    """Where MNIST is cached: $NUMPYVIT_DATA, else $XDG_CACHE_HOME/numpyvit/mnist,
-    else ~/.cache/numpyvit/mnist."""
-    if os.environ.get("NUMPYVIT_DATA"):
-        return Path(os.environ["NUMPYVIT_DATA"]).expanduser()
+def default_data_dir(dataset: str = "mnist") -> Path:
+    """Where a dataset is cached: its environment variable ($NUMPYVIT_DATA for MNIST,
+    $NUMPYVIT_FASHION_MNIST_DATA for Fashion-MNIST), else $XDG_CACHE_HOME/numpyvit/<name>,
+    else ~/.cache/numpyvit/<name>. Each dataset has a folder of its own."""
+    variable = data_variable(dataset)
+    if os.environ.get(variable):
+        return Path(os.environ[variable]).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     # The XDG spec says relative paths in $XDG_CACHE_HOME are invalid and to be ignored.
     if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "numpyvit" / "mnist"
-    return Path.home() / ".cache" / "numpyvit" / "mnist"
+        return Path(xdg) / "numpyvit" / dataset
+    return Path.home() / ".cache" / "numpyvit" / dataset
+
+
+def data_variable(dataset: str) -> str:
+    """The environment variable naming a dataset's folder: NUMPYVIT_DATA for MNIST (as it
+    always was), NUMPYVIT_<NAME>_DATA for the others."""
+    return "NUMPYVIT_DATA" if dataset == "mnist" else f"NUMPYVIT_{dataset.upper().replace('-', '_')}_DATA"
 
 
 def load_mnist(data_dir=None, download: bool = True, verbose: bool = True,
@@ -178,15 +189,27 @@ def load_mnist(data_dir=None, download: bool = True, verbose: bool = True,
         x_train uint8 (60000, 28, 28), y_train uint8 (60000,),
         x_test uint8 (10000, 28, 28), y_test uint8 (10000,);
         pixels 0 (background) .. 255, labels 0..9.
+    """
+    # read now, not at import, so tests can substitute hashes
+    return load_idx_files("MNIST", dict(MNIST_FILES), data_dir or default_data_dir("mnist"),
+                          MNIST_SOURCES if sources is None else sources, download, verbose)
+
+
+def load_idx_files(title: str, expected: dict[str, str], data_dir, sources: list[Source],
+                   download: bool = True, verbose: bool = True, in_place=()):
+    """Load a dataset of four IDX files (train/t10k images and labels), fetching any missing
+    or corrupt file first: the loader behind load_mnist and load_dataset.
+
+    expected: {file name: SHA-256 of its decompressed content}. in_place: folders whose
+    files (raw or .gz) are read where they are, without a copy, when their content's hash
+    matches (a system package's copy, for instance); they are tried before `sources`.
 
     Every file is hashed before use. A cached file whose SHA-256 is wrong is
     reported and fetched again. Fetched files are written to a temporary file
     in `data_dir` and renamed into place only once their hash matches, so an
     interrupted or corrupt download never leaves a file that looks valid.
     """
-    data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    expected = dict(MNIST_FILES)       # read now, not at import, so tests can substitute hashes
-
+    data_dir = Path(data_dir).expanduser()
     arrays: dict[str, np.ndarray] = {}
     missing = []
     for name, sha in expected.items():
@@ -205,12 +228,20 @@ def load_mnist(data_dir=None, download: bool = True, verbose: bool = True,
             continue
         arrays[name] = _parse_idx(data, str(path))
 
+    for folder in in_place:
+        found = {name: _read_verified(Path(folder), name, expected[name]) for name in missing}
+        found = {name: array for name, array in found.items() if array is not None}
+        if found:
+            arrays.update(found)
+            missing = [name for name in missing if name not in found]
+            _log(f"numpyvit: read {', '.join(found)} in place from {folder} (verified)", verbose)
+
     if missing:
         if not download:
-            raise DownloadError(f"MNIST files missing or corrupt in {data_dir}: "
+            raise DownloadError(f"{title} files missing or corrupt in {data_dir}: "
                                 f"{', '.join(missing)} (download=False).\n"
-                                + _manual_install_help(data_dir, expected))
-        _fetch(missing, data_dir, expected, MNIST_SOURCES if sources is None else sources, verbose)
+                                + _manual_install_help(title, data_dir, expected, in_place))
+        _fetch(missing, data_dir, expected, sources, verbose, title, in_place)
         for name in missing:
             arrays[name] = read_idx(data_dir / name)
 
@@ -223,8 +254,25 @@ def load_mnist(data_dir=None, download: bool = True, verbose: bool = True,
     return x_train, y_train, x_test, y_test
 
 
+def _read_verified(folder: Path, name: str, sha: str):
+    """`folder/name` or `folder/name.gz` parsed, if present and its content has hash `sha`;
+    else None (a copy that is absent or different is simply not used)."""
+    for path in (folder / name, folder / f"{name}.gz"):
+        if not path.is_file():
+            continue
+        try:
+            data = path.read_bytes()
+            if data[:2] == _GZIP_MAGIC:
+                data = _gunzip(data, str(path))
+        except (OSError, ValueError):
+            continue
+        if hashlib.sha256(data).hexdigest() == sha:
+            return _parse_idx(data, str(path))
+    return None
+
+
 def _fetch(names: list[str], data_dir: Path, expected: dict[str, str],
-           sources: list[Source], verbose: bool) -> None:
+           sources: list[Source], verbose: bool, title: str = "MNIST", in_place=()) -> None:
     """Try each source in turn for the files still missing; raise DownloadError if some remain."""
     data_dir.mkdir(parents=True, exist_ok=True)
     missing = list(names)
@@ -264,16 +312,20 @@ def _fetch(names: list[str], data_dir: Path, expected: dict[str, str],
         if missing:
             _log(f"numpyvit:   failed: {errors[-1] if errors else 'unknown error'}", verbose)
     if missing:
+        errors = [f"{folder}: no copy with the expected hash" for folder in in_place] + errors
         tried = "\n".join(f"  - {e}" for e in errors) or "  (no sources configured)"
-        raise DownloadError(f"could not fetch MNIST files {', '.join(missing)} into {data_dir}.\n"
-                            f"Tried:\n{tried}\n" + _manual_install_help(data_dir, expected))
+        raise DownloadError(f"could not fetch {title} files {', '.join(missing)} into {data_dir}.\n"
+                            f"Tried:\n{tried}\n" + _manual_install_help(title, data_dir, expected, in_place))
 
 
-def _manual_install_help(data_dir: Path, expected: dict[str, str]) -> str:
+def _manual_install_help(title: str, data_dir: Path, expected: dict[str, str], in_place=()) -> str:
     names = "\n".join(f"  {name}  (sha256 {sha})" for name, sha in expected.items())
-    return (f"To install MNIST by hand, put these four decompressed IDX files\n{names}\n"
-            f"in {data_dir}, or in a directory passed with --data-dir or $NUMPYVIT_DATA. "
-            f"Files ending in .gz must be decompressed first (gunzip), and renamed without .gz.")
+    system = (f" Or install a system copy read in place: {', '.join(map(str, in_place))}"
+              f" (Debian: apt-get install dataset-fashion-mnist)." if in_place else "")
+    return (f"To install {title} by hand, put these four decompressed IDX files\n{names}\n"
+            f"in {data_dir}, or in a directory passed with --data-dir or "
+            f"${data_variable(title.lower())}. "
+            f"Files ending in .gz must be decompressed first (gunzip), and renamed without .gz.{system}")
 
 
 def _log(message: str, verbose: bool) -> None:

@@ -1,6 +1,7 @@
 """Digits as the models see them: normalised, in batches, in subsets, or made up.
 
-    xb = normalize(x_uint8[idx])      # float32 (B, 1, H, W), zero mean and unit variance
+    xb = normalize(x_uint8[idx])                     # float32 (B, 1, H, W), zero mean and unit variance
+    xb = normalize(x_uint8[idx], "fashion-mnist")    # by Fashion-MNIST's own statistics
 
 Shape legend: B batch (number of images), H, W image height and width.
 """
@@ -10,27 +11,27 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..images import check_images
-
-# Mean and std of the MNIST training pixels scaled to [0, 1].
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
+from .datasets import get_dataset
 
 
-def normalize(images: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """Scale pixels to zero mean, unit variance and add the channel axis.
+def normalize(images: np.ndarray, dataset="mnist", dtype=np.float32) -> np.ndarray:
+    """Scale pixels to zero mean, unit variance by the training set's statistics, and add
+    the channel axis:
 
-        out = (x / 255 - MNIST_MEAN) / MNIST_STD
+        out = (x / 255 - mean) / std        # MNIST: mean 0.1307, std 0.3081
 
     images: (B, H, W) or (B, 1, H, W), uint8 or float, on the 0..255 scale
-    (augmented float images included). Returns `dtype` (B, 1, H, W).
+    (augmented float images included). dataset: the one the model is trained on (its
+    name or Dataset), whose mean and std are used. Returns `dtype` (B, 1, H, W).
     """
     x = check_images(images, "normalize: images", channels=1)      # (B, 1, H, W)
     if not np.issubdtype(np.dtype(dtype), np.floating):
         raise ValueError(f"normalize: dtype={np.dtype(dtype)}, expected a float dtype")
+    stats = get_dataset(dataset)
     out = x.astype(dtype, copy=True)
     # One multiply and one subtract in place: the same formula, no temporaries.
-    out *= out.dtype.type(1.0 / (255.0 * MNIST_STD))
-    out -= out.dtype.type(MNIST_MEAN / MNIST_STD)
+    out *= out.dtype.type(1.0 / (255.0 * stats.std))
+    out -= out.dtype.type(stats.mean / stats.std)
     return out
 
 

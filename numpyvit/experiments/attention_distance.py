@@ -29,9 +29,9 @@ from ..insight.analysis import (INK_LEVEL, LOCAL_SHARE, attention_maps, distance
 from ..models.registry import build_model
 from ..models.resnet import ResNetConfig, receptive_fields
 from ..models.vit import ViTConfig
-from ..training.checkpoint import load_checkpoint, load_model
+from ..training.checkpoint import load_checkpoint, load_model, trained_on
 from ..data.prepare import normalize
-from ..training.trainer import TrainConfig
+from ..training.trainer import TrainConfig, presets_for
 from ..files import write_csv, write_json
 from .runs import run_or_resume, whole_model
 
@@ -41,11 +41,13 @@ EPOCHS = 3                            # the budget every run gets: 3 x 60k train
 WIDE = 0.9                            # a head looks across the image when at 90% or more of uniform's
 
 
-def run_config(augmentation, epochs, seed=0):
-    """The TrainConfig of one run: the default recipe, `epochs` passes, CutMix on every image or off."""
+def run_config(augmentation, epochs, seed=0, dataset="mnist"):
+    """The TrainConfig of one run: the dataset's default recipe, `epochs` passes, CutMix on
+    every image or off."""
     if augmentation not in AUGMENTATIONS:
         raise ConfigError(f"augmentation={augmentation!r}, expected one of {AUGMENTATIONS}")
-    return TrainConfig(epochs=epochs, seed=seed, cutmix=1.0 if augmentation == "cutmix" else 0.0)
+    recipe = {**presets_for(dataset)["default"][1], "dataset": dataset}
+    return TrainConfig(**{**recipe, "epochs": epochs, "seed": seed, "cutmix": 1.0 if augmentation == "cutmix" else 0.0})
 
 
 def run_name(patch, augmentation):
@@ -53,7 +55,7 @@ def run_name(patch, augmentation):
 
 
 def train_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, epochs=EPOCHS,
-               train_size=0, progress=True, log=print, make_net=whole_model):
+               train_size=0, progress=True, log=print, make_net=whole_model, dataset="mnist"):
     """Train (or resume) every run; returns {(patch, augmentation): metrics list}.
     train_size > 0 trains on a class-balanced subset (the tests' quick mode); make_net(model)
     is the net each model trains on (a DataParallel, or by default the model run whole)."""
@@ -65,7 +67,7 @@ def train_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, epoc
     runs = {}
     for p in patches:                 # the cheap grids first
         for aug in augmentations:
-            cfg = run_config(aug, epochs)
+            cfg = run_config(aug, epochs, dataset=dataset)
             if train_size:
                 cfg = TrainConfig(**{**cfg.to_dict(), "train_subset": train_size})
             model_config = ViTConfig(patch_size=p).to_dict()
@@ -108,10 +110,11 @@ def depth_trend(layer_means, min_change):
     return "flat", rho
 
 
-def analyze_run(model, raw_images, image_size=28):
-    """Per-head distances (L, h) and the run's summary on raw test images (B, 28, 28) uint8."""
+def analyze_run(model, raw_images, image_size=28, dataset="mnist"):
+    """Per-head distances (L, h) and the run's summary on raw test images (B, 28, 28) uint8
+    of the dataset the model was trained on."""
     p, g = model.config.patch_size, model.patch_embed.grid
-    att = attention_maps(model, normalize(raw_images), batch_size=100)   # (L, B, h, N, N)
+    att = attention_maps(model, normalize(raw_images, dataset), batch_size=100)   # (L, B, h, N, N)
     dist = mean_attention_distance(att, p, g)                         # (L, h)
     del att
     base = distance_baselines(ink_patches(raw_images, p), p, g)
@@ -137,7 +140,7 @@ def _measure(run_dir, raw):
     if not (Path(run_dir) / "last.npz").exists():
         raise ConfigError(f"{run_dir} has no trained run: train it first")
     model = load_model(run_dir)
-    dist, summary = analyze_run(model, raw)
+    dist, summary = analyze_run(model, raw, dataset=trained_on(run_dir))
     last = load_checkpoint(run_dir)["train"]["metrics"][-1]
     return model, dist, {"patch": model.config.patch_size, "grid": model.patch_embed.grid,
                          "epochs": last["epoch"], "test_acc": last["test_acc"],

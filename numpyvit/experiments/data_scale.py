@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..models.registry import build_model, config_class
 from ..data.prepare import class_balanced_subset, normalize
-from ..training.trainer import TrainConfig, evaluate
+from ..training.trainer import TrainConfig, evaluate, presets_for
 from ..files import write_csv
 from .runs import parameters, run_or_resume, whole_model
 
@@ -92,14 +92,15 @@ def plateaued(losses):
 
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0, 1), batch_size=128,
                model_configs=None, train_overrides=None, progress=True, log=print, make_net=whole_model,
-               block_steps=None):
+               block_steps=None, dataset="mnist"):
     """Run (or resume) the experiment, adding each run to results.csv as it ends; return this
     call's rows.
     The figure is drawn by the caller (insight.plots.plot_data_scale of summarize(rows)).
     model_configs: {name: model config dict} in place of MODELS' (the tests' tiny models).
     make_net:    model -> the net to train it on, a context manager (a DataParallel, or the
                  default: the model run whole).
-    block_steps: the block's length in steps (default BLOCK_STEPS; the tests use a few)."""
+    block_steps: the block's length in steps (default BLOCK_STEPS; the tests use a few).
+    dataset:     what `data` is; the runs use its default recipe's augmentation."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     n_train = len(data[0])
@@ -109,7 +110,9 @@ def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         raise ConfigError(f"models {list(models)}: expected some of {', '.join(MODELS)}")
-    base = {"shift": 2, "rotate": 10.0, "scale": 0.1, **(train_overrides or {})}
+    recipe = presets_for(dataset)["default"][1]
+    augmentation = {k: recipe.get(k, getattr(TrainConfig, k)) for k in ("shift", "rotate", "scale", "flip")}
+    base = {**augmentation, "dataset": dataset, **(train_overrides or {})}
     rows = []
     for seed in seeds:
         for size in sizes:
@@ -149,7 +152,7 @@ def _run_until_plateau(name, size, seed, batch_size, base, data, run_dir, progre
                               f"({cfg.epochs}); move it away or use another --out")
         x_train, y_train, x_test, y_test = data
         keep = class_balanced_subset(y_train, size, seed)
-        train_loss, train_acc, _ = evaluate(net, normalize(x_train[keep]), y_train[keep])
+        train_loss, train_acc, _ = evaluate(net, normalize(x_train[keep], cfg.dataset), y_train[keep])
     metrics = state.metrics
     last = metrics[-1]
     row = {"model": name, "train_size": size, "seed": seed, "blocks": blocks,

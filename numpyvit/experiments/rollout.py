@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..insight.analysis import INK_LEVEL, deletion_curve, ink_per_patch, rollout_controls, rollout_maps_for_model
-from ..training.checkpoint import load_model
+from ..training.checkpoint import load_model, trained_on
 from ..data.prepare import normalize
 from ..files import write_json
 
@@ -35,11 +35,12 @@ def _quartiles(values):
     return {"median": float(med), "q1": float(q1), "q3": float(q3), "mean": float(v.mean()), "n": int(v.size)}
 
 
-def analyze_model(model, raw_images, labels, seed=0):
-    """The controls and deletion curves of one model on raw test images (B, 28, 28) uint8."""
+def analyze_model(model, raw_images, labels, seed=0, dataset="mnist"):
+    """The controls and deletion curves of one model on raw test images (B, 28, 28) uint8 of
+    the dataset it was trained on."""
     p, P = model.config.patch_size, model.patch_embed.num_patches
-    images = normalize(raw_images)
-    background = float(normalize(np.zeros((1, 1, 1), np.uint8))[0, 0, 0, 0])   # a blank pixel
+    images = normalize(raw_images, dataset)
+    background = float(normalize(np.zeros((1, 1, 1), np.uint8), dataset)[0, 0, 0, 0])   # a blank pixel
     maps = rollout_maps_for_model(model, images)                                   # (B, g, g)
     ink = ink_per_patch(raw_images, p)                                             # (B, P)
     c = rollout_controls(maps, ink)
@@ -68,9 +69,10 @@ def analyze_model(model, raw_images, labels, seed=0):
     return summary, maps, c
 
 
-def rollout_experiment(data, checkpoints, out_dir, images=5000, log=print):
-    """Analyse every checkpoint on the first `images` test digits and write rollout.json
-    ({"models": [summary per checkpoint]}); returns (the dict, per model (maps, controls))."""
+def rollout_experiment(data, checkpoints, out_dir, images=5000, log=print, dataset="mnist"):
+    """Analyse every checkpoint on the first `images` test images of `dataset` (`data`) and
+    write rollout.json ({"models": [summary per checkpoint]}); returns (the dict, per model
+    (maps, controls)). A checkpoint trained on another dataset is refused."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     raw, labels = data[2][:images], data[3][:images]
@@ -79,7 +81,9 @@ def rollout_experiment(data, checkpoints, out_dir, images=5000, log=print):
         model = load_model(path)
         if getattr(model, "kind", "vit") != "vit":
             raise ConfigError(f"{path} holds a {model.kind}: rollout needs a ViT checkpoint")
-        summary, maps, c = analyze_model(model, raw, labels)
+        if trained_on(path) != dataset:
+            raise ConfigError(f"{path} holds a model trained on {trained_on(path)}, not {dataset}")
+        summary, maps, c = analyze_model(model, raw, labels, dataset=dataset)
         summary["checkpoint"] = str(path)
         models.append(summary)
         details.append((maps, c))

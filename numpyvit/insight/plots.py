@@ -412,7 +412,8 @@ def plot_confusion(cm, class_names=None):
         for j in range(K):
             ax.text(j, i, f"{cm[i, j]:g}", ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > threshold else "black")
-    ax.set_xticks(range(K), names)
+    wide = max(map(len, names)) > 2                  # class names, not numbers: slant them
+    ax.set_xticks(range(K), names, rotation=45 if wide else 0, ha="right" if wide else "center")
     ax.set_yticks(range(K), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -422,12 +423,13 @@ def plot_confusion(cm, class_names=None):
     return fig
 
 
-def plot_mistakes(images, labels, preds, probs=None, max_images=25):
+def plot_mistakes(images, labels, preds, probs=None, max_images=25, classes=None):
     """A grid of the worst mistakes, titled 'true -> predicted (p)'.
 
     images: (n, H, W); labels, preds: (n,) ints; probs: optional (n, K) class probabilities or
     (n,) probability of the predicted class. With probs the most confident mistakes come first
     (those are the worst); without, mistakes keep their order. At most max_images are shown.
+    classes: the K class names the titles use (default: the label numbers).
     """
     x = _gray_images(images, "images")
     labels, preds = np.asarray(labels), np.asarray(preds)
@@ -456,13 +458,15 @@ def plot_mistakes(images, labels, preds, probs=None, max_images=25):
         return fig
     ncols = min(5, len(wrong))
     nrows = -(-len(wrong) // ncols)
-    fig = Figure(figsize=(1.6 * ncols, 1.75 * nrows + 0.4), layout="constrained")
+    name = (lambda k: str(k)) if classes is None else (lambda k: str(classes[k]))
+    named = classes is not None and max(len(str(c)) for c in classes) > 2
+    fig = Figure(figsize=((2.3 if named else 1.6) * ncols, 1.75 * nrows + 0.4), layout="constrained")
     for i, idx in enumerate(wrong):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         ax.imshow(x[idx], cmap="gray")
         _no_ticks(ax)
         p = f" ({conf[idx]:.2f})" if conf is not None else ""
-        ax.set_title(f"{labels[idx]} \u2192 {preds[idx]}{p}", fontsize=9)
+        ax.set_title(f"{name(labels[idx])} \u2192 {name(preds[idx])}{p}", fontsize=8 if named else 9)
     order = "most confident first" if conf is not None else "in order"
     fig.suptitle(f"Mistakes: true \u2192 predicted (probability), {order}", fontsize=10)
     return fig

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.datasets import get_dataset
 from ..data.prepare import normalize
 from ..files import write_atomic, write_json
 from ..images import check_images
@@ -14,7 +15,7 @@ from ..models.registry import build_model
 from . import analysis, plots
 
 
-def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110, about=None):
+def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110, about=None, dataset="mnist"):
     """Run every section 4.5 analysis on `images_uint8` and write figures, arrays and a summary.
 
     images_uint8: (B, H, W) raw pixels 0..255 (e.g. 128 MNIST test images); labels: (B,) or None.
@@ -25,8 +26,10 @@ def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110, abou
     ratios, rollout_maps, shown_images, shown_labels), analysis.json (the numbers the findings
     rest on, each beside the same measure of the untrained model or a reference attention, and
     `about`: what the caller knows of the model, e.g. its checkpoint and accuracy) and
-    summary.txt. Returns the summary text.
+    summary.txt. dataset: the one the model was trained on (its statistics normalise the
+    images; its class names title the figures). Returns the summary text.
     """
+    dataset = get_dataset(dataset)
     raw = check_images(np.asarray(images_uint8), "images_uint8", channels=1)[:, 0]     # (B, H, W)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -36,7 +39,7 @@ def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110, abou
     shown = min(n_show, B)
     shown_labels = np.asarray(labels)[:shown] if labels is not None else None
 
-    att = analysis.attention_maps(model, normalize(raw))               # (L, B, h, N, N)
+    att = analysis.attention_maps(model, normalize(raw, dataset))      # (L, B, h, N, N)
     distances = analysis.mean_attention_distance(att, cfg.patch_size, grid)   # (L, h)
     maps = analysis.rollout_map(analysis.attention_rollout(att[:, :shown]), grid)  # (shown, g, g)
     if "pos_embed" in model.params:
@@ -46,11 +49,12 @@ def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110, abou
     sim = analysis.pos_embed_similarity(model.position_embedding(), grid)       # (g, g, g, g)
     components, ratios = analysis.patch_embed_components(model.patch_embed.proj.params["weight"])
 
-    first = f" (label {shown_labels[0]})" if shown_labels is not None else ""
+    names = [dataset.classes[k] for k in shown_labels] if shown_labels is not None else None
+    first = f" (label {names[0]})" if names is not None else ""
     figures = {
         "attention_maps.png": plots.plot_attention_maps(
             raw[0], att[:, 0], title=f"Attention of the class token to each patch, first image{first}"),
-        "attention_rollout.png": plots.plot_rollout(raw[:shown], maps, shown_labels),
+        "attention_rollout.png": plots.plot_rollout(raw[:shown], maps, names),
         "attention_distance.png": plots.plot_attention_distance(distances, cfg.patch_size, grid),
         "pos_embed_similarity.png": plots.plot_pos_embed_similarity(sim, pos_title),
         "patch_embed_components.png": plots.plot_patch_components(components, ratios, k=28),
@@ -73,20 +77,21 @@ def write_analysis(model, images_uint8, labels, out_dir, n_show=6, dpi=110, abou
         f"({', '.join(f'{100 * r:.1f}%' for r in ratios[:top])}).",
     ]) + "\n"
     write_atomic(out / "summary.txt", summary)
-    write_json(out / "analysis.json", {**(about or {}), **analysis_numbers(model, raw, distances, sim, ratios)})
+    write_json(out / "analysis.json", {**(about or {}), **analysis_numbers(model, raw, distances, sim, ratios, dataset)})
     return summary
 
 
-def analysis_numbers(model, raw, distances, sim, ratios):
+def analysis_numbers(model, raw, distances, sim, ratios, dataset="mnist"):
     """The findings of write_analysis as numbers, each with its reference: the untrained model
-    (the same config, seed 0) and, for attention distance, the self/uniform/ink attentions."""
+    (the same config, seed 0) and, for attention distance, the self/uniform/ink attentions;
+    `dataset` is recorded beside them."""
     cfg, grid = model.config, model.patch_embed.grid
     untrained = build_model("vit", cfg.to_dict(), seed=0)
     u_sim = analysis.pos_embed_similarity(untrained.position_embedding(), grid)
     _, u_ratios = analysis.patch_embed_components(untrained.patch_embed.proj.params["weight"])
     ink = analysis.ink_patches(raw, cfg.patch_size)
     return {
-        "images": int(raw.shape[0]), "patch": cfg.patch_size, "grid": grid,
+        "dataset": get_dataset(dataset).name, "images": int(raw.shape[0]), "patch": cfg.patch_size, "grid": grid,
         "distance_px": {"layer_min": distances.min(axis=1).tolist(), "layer_mean": distances.mean(axis=1).tolist(),
                         "layer_max": distances.max(axis=1).tolist(), "min": float(distances.min()),
                         "max": float(distances.max())},

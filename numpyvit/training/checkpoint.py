@@ -75,6 +75,15 @@ def load_checkpoint(path):
     }
 
 
+def trained_on(checkpoint):
+    """The dataset name a checkpoint's model was trained on, from its stored TrainConfig
+    (checkpoints from before datasets were recorded hold MNIST models). `checkpoint`: the dict
+    load_checkpoint returns, or a path."""
+    if not isinstance(checkpoint, dict):
+        checkpoint = load_checkpoint(checkpoint)
+    return checkpoint["train"].get("train_config", {}).get("dataset", "mnist")
+
+
 def load_model(path, dtype=np.float32, averaged=True):
     """The trained model stored in a checkpoint (or a run folder's last.npz), in eval mode.
 
