@@ -292,26 +292,30 @@ def cmd_predict(args):
     dataset = dataset_for(args, load_checkpoint(args.checkpoint))
     # each dataset's own recipe: MNIST's for a digit, Fashion-MNIST's for a product photo
     prepare = preprocess_garment if dataset.kind == "garments" else preprocess_digit
-    originals, inputs = [], []
-    for path in args.images:
+    # every image that can be read is classified; each one that cannot gets its own line
+    read, failed = [], []                          # (index, path, original, input), messages
+    for i, path in enumerate(args.images):
         try:
             original = read_image(path)
-            inputs.append(prepare(original, model.config.image_size))
+            read.append((i, path, original, prepare(original, model.config.image_size)))
         except ImageError as e:
-            raise UsageError(str(e) if str(path) in str(e) else f"image {path}: {e}") from None
-        originals.append(original)
-    probs = softmax(model.forward(normalize(np.stack(inputs), dataset)))   # (B, K)
-    for path, p in zip(args.images, probs):
-        top = np.argsort(-p)[:3]
-        print(f"{path}: " + "  ".join(f"{dataset.classes[k]} ({p[k]:.3f})" for k in top))
-    if args.show:
+            failed.append(str(e) if str(path) in str(e) else f"image {path}: {e}")
+    if read:
+        probs = softmax(model.forward(normalize(np.stack([r[3] for r in read]), dataset)))   # (B, K)
+        for (_, path, _, _), p in zip(read, probs):
+            top = np.argsort(-p)[:3]
+            print(f"{path}: " + "  ".join(f"{dataset.classes[k]} ({p[k]:.3f})" for k in top))
+    if args.show and read:
         out = Path(args.show)
         out.mkdir(parents=True, exist_ok=True)
-        for i, (path, original, seen) in enumerate(zip(args.images, originals, inputs)):
+        for i, path, original, seen in read:
             # the index keeps two inputs with the same name (a/1.png, b/1.png) apart
-            target = out / f"{i:02d}_{Path(path).stem}_seen.png"
-            side_by_side(original, seen).save(target)
-        print(f"wrote {len(inputs)} side-by-side image(s) (original | what the model saw) to {out}")
+            side_by_side(original, seen).save(out / f"{i:02d}_{Path(path).stem}_seen.png")
+        print(f"wrote {len(read)} side-by-side image(s) (original | what the model saw) to {out}")
+    if failed:
+        for message in failed[:-1]:
+            print(f"numpyvit predict: error: {message}", file=sys.stderr)
+        raise UsageError(failed[-1])              # the last one through main's one line, exit code 2
     return 0
 
 

@@ -189,3 +189,21 @@ def test_predict_show_writes_the_original_beside_what_the_model_saw(tmp_path, ca
     assert main(["predict", str(ckpt), str(tmp_path / "blank.png")]) == 2
     err = capsys.readouterr().err
     assert "blank.png" in err and "no ink" in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_classifies_every_image_it_can_read_and_names_each_it_cannot(tmp_path, capsys, drawings):
+    from PIL import Image
+    from numpyvit.training.checkpoint import save_checkpoint
+    ckpt = save_checkpoint(tmp_path / "m.npz", VisionTransformer(ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32)))
+    for name, digit in (("four.png", 4), ("seven.png", 7)):
+        Image.fromarray(photograph(drawings[digit], np.random.default_rng(digit))).save(tmp_path / name)
+    Image.fromarray(np.full((40, 40), 200, np.uint8)).save(tmp_path / "blank.png")
+    files = [str(tmp_path / n) for n in ("four.png", "blank.png", "missing.png", "seven.png")]
+    assert main(["predict", str(ckpt), *files, "--show", str(tmp_path / "seen")]) == 2
+    out, err = capsys.readouterr()
+    assert [line.split(":")[0] for line in out.splitlines()[:2]] == [files[0], files[3]]
+    assert len(list((tmp_path / "seen").iterdir())) == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and "blank.png" in lines[0] and "no ink" in lines[0]
+    assert "missing.png" in lines[1] and "does not exist" in lines[1]
+    assert all(line.startswith("numpyvit predict: error: ") for line in lines)
