@@ -4,20 +4,21 @@ The package in parts (tests/test_architecture.py keeps their import rules):
 
     layers/       the building blocks, forward and backward        (numpy)
     models/       the ViT and a ResNet baseline, built from layers
-    data/         MNIST's files, normalisation, subsets, augmentation
+    data/         MNIST's and Fashion-MNIST's files, normalisation, subsets, augmentation
     parallel/     each batch split across the CPU cores (DataParallel)
     training/     optimisers, checkpoints, the training loop
     insight/      what a trained model learned: analysis, plots, the analyze report (+ matplotlib)
     experiments/  runs that test the paper's claims
-    app/          the draw-a-digit page and the preprocessing of user images
+    app/          the draw-a-digit page and the preprocessing of user images (digits, garments)
     cli.py        `python -m numpyvit ...`: the one place that ties them together
     files.py, blas.py, errors.py, gradcheck.py, exercises.py: small helpers below them all
 
 Every name below is importable from `numpyvit` itself. Importing it needs numpy alone:
 matplotlib, tqdm, Pillow and threadpoolctl are imported where they are used.
 """
-from .app.preprocess import ImageError, preprocess_digit, read_image
+from .app.preprocess import ImageError, preprocess_digit, preprocess_garment, read_image
 from .data.augment import augment
+from .data.datasets import DATASETS, Dataset, load_dataset
 from .data.mnist import DownloadError, load_mnist
 from .data.prepare import class_balanced_subset, iterate_batches, normalize
 from .data.synthetic import synthetic_digits
@@ -43,6 +44,6 @@ from .training.checkpoint import CheckpointError, load_checkpoint, load_model, s
 from .training.dynamics import TrainingDynamics, attention_entropy, parameter_group
 from .training.optim import SGD, AdamW, WeightAverage, clip_grad_norm, lr_at
 from .training.run import RunState
-from .training.trainer import PRESETS, TrainConfig, TrainingDiverged, evaluate, train
+from .training.trainer import FASHION_PRESETS, PRESETS, TrainConfig, TrainingDiverged, evaluate, train
 
 __version__ = "0.1.0"

@@ -207,7 +207,11 @@ def cmd_train(args):
         print(f"resuming {ckpt['path']} at epoch {ckpt['train']['epoch'] + 1}, "
               f"step {ckpt['train']['step_in_epoch']}", file=sys.stderr)
     else:
-        model_preset, train_preset = presets_for(args.dataset or "mnist")[args.preset]
+        presets = presets_for(args.dataset or "mnist")
+        if args.preset not in presets:
+            raise UsageError(f"--preset {args.preset} is not a recipe for {args.dataset} yet; its presets are "
+                             f"{', '.join(sorted(presets))} (docs/fashion-mnist.md says why)")
+        model_preset, train_preset = presets[args.preset]
         kind = args.model
         if kind == "vit":
             model_config = ViTConfig(**config_from_args(ViTConfig, args, model_preset)).to_dict()

@@ -141,3 +141,10 @@ def test_predict_prepares_a_photo_as_fashion_mnist_did_and_names_the_class(fashi
     first = out.splitlines()[0]
     assert first.startswith(f"{photo}: ") and any(name in first for name in datasets.DATASETS["fashion-mnist"].classes)
     assert len(list((tmp_path / "seen").glob("*_seen.png"))) == 1
+
+
+def test_a_preset_the_dataset_does_not_have_is_refused_in_one_line(asked, tmp_path, capsys):
+    code, _, err = run(["train", "--dataset", "fashion-mnist", "--preset", "long", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and asked == [] and not (tmp_path / "r").exists()
+    assert "--preset long is not a recipe for fashion-mnist yet; its presets are default, quick" in err
+    assert len(err.strip().splitlines()) == 1

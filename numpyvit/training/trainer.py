@@ -89,14 +89,15 @@ PRESETS = {
     "long": ({}, {"epochs": 100, "ema": 0.9998}),
 }
 
-# Fashion-MNIST's recipes (the search that chose them: docs/fashion-mnist.md). A garment's
-# mirror image is the same garment, and its outline fills the frame: flips and small
-# whole-pixel shifts, no rotations or zooms.
-_CLOTHES = {"dataset": "fashion-mnist", "flip": 0.5, "shift": 2, "rotate": 0.0, "scale": 0.0}
+# Fashion-MNIST's recipes, chosen on a validation split held out of the training set (the
+# search: docs/fashion-mnist.md). A garment's mirror image is the same garment and its outline
+# fills the frame: flips and one-pixel shifts, no rotations or zooms. The default model; patch
+# 4 and width 128 did no better per unit of compute, training longer did. No long preset yet:
+# none was measured to reach further.
+_CLOTHES = {"dataset": "fashion-mnist", "flip": 0.5, "shift": 1, "rotate": 0.0, "scale": 0.0}
 FASHION_PRESETS = {
-    "default": ({}, {**_CLOTHES, "epochs": 15}),
+    "default": ({}, {**_CLOTHES, "epochs": 60}),
     "quick": ({}, {**_CLOTHES, "epochs": 3}),
-    "long": ({}, {**_CLOTHES, "epochs": 100, "ema": 0.9998}),
 }
 
 
