@@ -69,7 +69,7 @@ def main(argv=None):
     last = metrics[-1]
     row = {"name": args.name, "dataset": dataset, "model": args.model, "model_config": model_config,
            "train_config": cfg.to_dict(), "epochs": last["epoch"], "val_acc": last["test_acc"],
-           "val_loss": last["test_loss"], "train_loss": last["train_loss"],
+           "val_loss": last["test_loss"], "train_loss": last["train_loss"], "val_images": args.val,
            "best_val_acc": max(m["test_acc"] for m in metrics), "wall_s_this_call": time.perf_counter() - start}
     results = Path(args.out) / "results.jsonl"
     earlier = [r for r in read_jsonl(results) if r["name"] != args.name] if results.exists() else []

@@ -4,7 +4,7 @@ experiments write (docs/figures/*.json, *.csv), and quote them right.
 
 A quoted number carries its source as an HTML comment right after it, invisible on a code
 host: `99.37%<!-- an.test_acc -->` is analysis.json's test_acc as a percentage, to the
-decimals shown (" min" shows seconds as minutes). Keys are the files' fields as dotted paths (see result_values). A number in
+decimals shown (" min" shows seconds as minutes, " s" seconds as they are). Keys are the files' fields as dotted paths (see result_values). A number in
 those pages without a tag must be one of the few structural facts in STRUCTURAL (a
 citation, a configuration), so a sentence cannot slip a number past the check. The README
 may quote a result tagged (checked like the pages'), or untagged in a paragraph of its pitch
@@ -24,9 +24,10 @@ README = ROOT / "README.md"
 # the pages whose numbers come from the result files, whole, each with its title
 PAGES = {"docs/long-recipe.md": "# A long recipe to 99.5%",
          "docs/analysis.md": "# What did the ViT learn?",
-         "docs/claims.md": "# Testing the paper's claims"}
+         "docs/claims.md": "# Testing the paper's claims",
+         "docs/fashion-mnist.md": "# Fashion-MNIST"}
 
-TAG = re.compile(r"(?P<text>[-−+]?\d+(?:,\d{3})*(?:\.\d+)?|[A-Za-z]+)(?P<unit>%|x|×| px| min)?<!-- (?P<key>[\w.\-]+) -->")
+TAG = re.compile(r"(?P<text>[-−+]?\d+(?:,\d{3})*(?:\.\d+)?|[A-Za-z]+)(?P<unit>%|x|×| px| min| s)?<!-- (?P<key>[\w.\-]+) -->")
 SCALE = {"%": 100, " min": 1 / 60}   # a fraction shown as a percentage; seconds shown as minutes
 NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
 
@@ -42,6 +43,8 @@ STRUCTURAL = {
     "1,000", "4,000", "15,000", "60,000", "10,000", "500", "5,000", "128",
     "205,962", "174,970", "7.2", "19", "47", "103", "0", "3x3",
     "30", "15", "512", "25", "17",     # the long recipe's: default epochs, stronger augmentation, the CPU's name
+    "2017", "92.3", "93.5", "92.5", "95.4", "96.7", "91.0", "55,000", "26",   # Fashion-MNIST: the paper,
+    # the published figures it is measured against, the target, the search's split, the CPU family
 }
 
 
@@ -64,6 +67,8 @@ def result_values(figures=FIGURES):
     ds.<model>.<size>.<column>  data_scale_results.csv, the mean over seeds (.s<seed>: one
         seed), and ds.<model>.<size>.error_ratio: that model's mean test error over the ResNet's
     lr.<run folder>.*  long_recipe.json's run from that folder (tools/long_recipe.py)
+    fm.search.<name>.*, fm.<label>.*  fashion_mnist.json's recipe search and runs
+        (tools/fashion_results.py); fm.photos.*  garment_photos.json (benchmarks/predict_garments.py)
     """
     values = {}
     long_recipe = json.loads((figures / "long_recipe.json").read_text())
@@ -71,6 +76,12 @@ def result_values(figures=FIGURES):
     for r in long_recipe["runs"]:
         _flatten(f"lr.{r['run']}", r, values)
     _flatten("an", json.loads((figures / "analysis.json").read_text()), values)
+    fashion = json.loads((figures / "fashion_mnist.json").read_text())
+    for r in fashion["search"]:
+        _flatten(f"fm.search.{r['name']}", r, values)
+    for r in fashion["runs"]:
+        _flatten(f"fm.{r['label']}", r, values)
+    _flatten("fm.photos", json.loads((figures / "garment_photos.json").read_text()), values)
     for m in json.loads((figures / "rollout.json").read_text())["models"]:
         _flatten(f"ro.p{m['patch']}", m, values)
     ad = json.loads((figures / "attention_distance.json").read_text())
