@@ -28,11 +28,12 @@ FASHION_FILES = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 @pytest.mark.skipif(not os.path.exists(FASHION_FILES) and not os.environ.get("CI"),
                     reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
 def test_fashion_mnist_trains_from_the_debian_files_and_eval_names_the_classes(tmp_path):
-    # an empty cache: the files come from the system package, read in place; 200 steps of
-    # the quick preset are enough to show the whole path works (this is not the recipe's score)
+    # an empty cache: the files come from the system package, read in place; one epoch of
+    # the quick preset shows the whole path works (not the recipe's score: it reached 75.9% and
+    # 78.8% with seeds 0 and 1 on an AMD EPYC family 26; chance is 10%)
     env = dict(os.environ, NUMPYVIT_FASHION_MNIST_DATA=str(tmp_path / "empty-cache"))
     run = subprocess.run([sys.executable, "-m", "numpyvit", "train", "--dataset", "fashion-mnist", "--preset",
-                          "quick", "--max-steps", "200", "--no-progress", "--out", str(tmp_path / "run")],
+                          "quick", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "run")],
                          env=env, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "in place from /usr/share/datasets/fashion-mnist" in run.stderr
@@ -40,7 +41,7 @@ def test_fashion_mnist_trains_from_the_debian_files_and_eval_names_the_classes(t
     stored = json.loads((tmp_path / "run" / "config.json").read_text())["train_config"]
     assert stored["dataset"] == "fashion-mnist" and stored["flip"] > 0
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert metrics[-1]["test_acc"] >= 0.70, metrics[-1]
+    assert metrics[-1]["test_acc"] >= 0.65, metrics[-1]
     evaluated = subprocess.run([sys.executable, "-m", "numpyvit", "eval", str(tmp_path / "run")], env=env,
                                capture_output=True, text=True, timeout=600)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
