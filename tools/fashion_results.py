@@ -13,13 +13,15 @@ docs/fashion-mnist.md quotes the JSON (`fm.default.test_acc`), and tests/test_re
 holds it to that.
 """
 import argparse
-import json
 import re
 import statistics
 import sys
 from pathlib import Path
 
-from numpyvit.files import read_jsonl, write_json
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from long_recipe import finished_run  # noqa: E402  (tools/, beside this script)
+
+from numpyvit.files import read_jsonl, write_json  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 
@@ -56,13 +58,9 @@ def summarize_search(row, run_dir):
 
 def summarize_run(label, run_dir):
     run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    config, metrics = finished_run(run_dir)
     cfg = config["train_config"]
     last = metrics[-1]
-    if last["epoch"] != cfg["epochs"]:
-        raise SystemExit(f"{run_dir} stopped at epoch {last['epoch']} of {cfg['epochs']}: finish it first "
-                         f"(python -m numpyvit train --resume {run_dir})")
     extra = {name: (run_dir / f"{name}.txt").read_text().strip()
              for name in ("command", "wall_s", "cpu") if (run_dir / f"{name}.txt").exists()}
     return {"label": label, "run": run_dir.name, "model": config["model"], "dataset": cfg.get("dataset", "mnist"),

@@ -25,17 +25,26 @@ FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 TARGET = 0.995          # the accuracy the long preset is for
 
 
-def summarize(label, run_dir, at=(30,)):
-    """The recipe and the results of one run folder, from config.json and metrics.jsonl;
-    `at`: epochs whose test accuracies are kept too."""
+def finished_run(run_dir):
+    """(config.json, metrics.jsonl's rows) of a run folder that trained all its epochs; a run
+    stopped early is refused with the command that finishes it."""
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     metrics = read_jsonl(run_dir / "metrics.jsonl")
     cfg = config["train_config"]
+    if metrics[-1]["epoch"] != cfg["epochs"]:
+        raise SystemExit(f"{run_dir} stopped at epoch {metrics[-1]['epoch']} of {cfg['epochs']}: finish it "
+                         f"first (python -m numpyvit train --resume {run_dir})")
+    return config, metrics
+
+
+def summarize(label, run_dir, at=(30,)):
+    """The recipe and the results of one run folder, from config.json and metrics.jsonl;
+    `at`: epochs whose test accuracies are kept too."""
+    run_dir = Path(run_dir)
+    config, metrics = finished_run(run_dir)
+    cfg = config["train_config"]
     last = metrics[-1]
-    if last["epoch"] != cfg["epochs"]:
-        raise SystemExit(f"{run_dir} stopped at epoch {last['epoch']} of {cfg['epochs']}: finish it first "
-                         f"(python -m numpyvit train --resume {run_dir})")
     tested = [m for m in metrics if m.get("test_acc") is not None]
     reached = [m["epoch"] for m in tested if m["test_acc"] >= TARGET]
     best = max(tested, key=lambda m: m["test_acc"])
