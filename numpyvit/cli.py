@@ -260,8 +260,9 @@ def cmd_eval(args):
     from .data.prepare import normalize
     from .data.datasets import load_dataset
     from .training.trainer import evaluate
-    model = load_model(args.checkpoint)
-    dataset = dataset_for(args, load_checkpoint(args.checkpoint))
+    ckpt = load_checkpoint(args.checkpoint)
+    model = load_model(ckpt)
+    dataset = dataset_for(args, ckpt)
     _, _, x_test, y_test = load_dataset(dataset.name, args.data_dir)
     with parallel(model, args.workers) as net:
         loss, acc, probs = evaluate(net, normalize(x_test, dataset), y_test)
@@ -292,8 +293,9 @@ def cmd_predict(args):
     from .app.preprocess import ImageError, preprocess_digit, preprocess_garment, read_image, side_by_side
     from .layers.attention import softmax
     from .data.prepare import normalize
-    model = load_model(args.checkpoint)
-    dataset = dataset_for(args, load_checkpoint(args.checkpoint))
+    ckpt = load_checkpoint(args.checkpoint)
+    model = load_model(ckpt)
+    dataset = dataset_for(args, ckpt)
     # each dataset's own recipe: MNIST's for a digit, Fashion-MNIST's for a product photo
     prepare = preprocess_garment if dataset.kind == "garments" else preprocess_digit
     # every image that can be read is classified; each one that cannot gets its own line
@@ -345,13 +347,14 @@ def cmd_serve(args):
 def cmd_analyze(args):
     from .data.datasets import load_dataset
     from .insight.report import write_analysis
-    model = load_model(args.checkpoint)
+    ckpt = load_checkpoint(args.checkpoint)
+    model = load_model(ckpt)
     if model.kind != "vit":
         raise UsageError(f"analyze needs a ViT checkpoint; {args.checkpoint} holds a {model.kind}")
-    dataset = dataset_for(args, load_checkpoint(args.checkpoint))
+    dataset = dataset_for(args, ckpt)
     _, _, x_test, y_test = load_dataset(dataset.name, args.data_dir)
     out = Path(args.out) if args.out else _checkpoint_dir(args.checkpoint) / "analysis"
-    metrics = load_checkpoint(args.checkpoint)["train"].get("metrics") or [{}]
+    metrics = ckpt["train"].get("metrics") or [{}]
     about = {"checkpoint": str(args.checkpoint), "epochs": metrics[-1].get("epoch"),
              "test_acc": metrics[-1].get("test_acc")}          # the run's own final score, if it has one
     summary = write_analysis(model, x_test[:args.images], y_test[:args.images], out, about=about, dataset=dataset)

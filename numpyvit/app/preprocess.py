@@ -115,16 +115,16 @@ def preprocess_garment(image, size=MNIST_SIZE):
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 4:
         raise ValueError(f"preprocess_garment: size={size!r}, expected an integer >= 4 (Fashion-MNIST: 28)")
     x = _shrink(_on_unit_scale(image), WORK_SIZE)                 # (H', W') float64, 0..1
-    back = _border_median(x)
+    back = float(np.median(_border_pixels(x, 1)))                 # the backdrop's brightness
     product = np.abs(x - back) > GARMENT_TOLERANCE                # (H', W') what is not backdrop
     if not product.any():
         raise ImageError("the image has no product: every pixel is within 5% of the background")
     rows, cols = np.flatnonzero(product.any(axis=1)), np.flatnonzero(product.any(axis=0))
     crop = x[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]          # (h, w) the trimmed photo
-    small = _fit_box_lanczos(crop, size)               # longer side == size
+    small = _resize_longest(crop, size, "LANCZOS")                # longer side == size
     h, w = small.shape
     frame = np.full((size, size), back)
-    top, left = (size - h + 1) // 2, (size - w + 1) // 2      # an odd margin: the extra pixel on top/left, as in the dataset
+    top, left = (size - h + 1) // 2, (size - w + 1) // 2          # an odd margin's extra pixel: top/left
     frame[top:top + h, left:left + w] = small
     # light backdrop: darker is more product (the negation); dark backdrop: lighter is more
     level = (back - frame) / back if back > 0.5 else (frame - back) / (1.0 - back)
@@ -135,20 +135,6 @@ def preprocess_garment(image, size=MNIST_SIZE):
     return np.rint(level * 255).astype(np.uint8)   # 92% of Fashion-MNIST's images
 
 
-def _border_median(x):
-    """The backdrop's brightness: the median of the outermost row and column on each side."""
-    return float(np.median(np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])))
-
-
-def _fit_box_lanczos(crop, box):
-    """Resize crop (h, w) so that its longer side is `box`, aspect kept, with a Lanczos filter
-    (sharper than bilinear; its overshoot is clipped): (box, w') or (h', box) float64 in 0..1."""
-    from PIL import Image
-    h, w = crop.shape
-    scale = box / max(h, w)
-    shape = (max(1, round(w * scale)), max(1, round(h * scale)))  # (width, height)
-    out = Image.fromarray(crop.astype(np.float32), mode="F").resize(shape, Image.LANCZOS)
-    return np.clip(np.asarray(out, dtype=np.float64), 0.0, 1.0)
 
 # --- the steps ----------------------------------------------------------------------------
 def _as_grey(image):
@@ -208,9 +194,7 @@ def _ink_light(x):
     whichever extreme lies farther from it: paper noise spreads both ways by about the same
     amount, ink only one way. (A 3 x 3 blur first, so one hot pixel cannot decide.)
     """
-    b = max(1, min(x.shape) // 20)                                # border strip, 5% of the side
-    border = np.concatenate([x[:b].ravel(), x[-b:].ravel(), x[:, :b].ravel(), x[:, -b:].ravel()])
-    paper = np.median(border)
+    paper = np.median(_border_pixels(x, max(1, min(x.shape) // 20)))   # a strip 5% of the side
     smooth = _box_blur3(x)
     dark_ink = paper - smooth.min() > smooth.max() - paper
     return 1.0 - x if dark_ink else x
@@ -273,15 +257,28 @@ def _drop_specks(mask):
     return mask & (neighbours >= 2)
 
 
-def _fit_box(crop, box):
-    """Resize crop (h, w) so that its longer side is `box`, aspect kept, anti-aliased:
+def _border_pixels(x, width):
+    """The pixels of x's outer strip `width` pixels wide on each side, as one 1-D array."""
+    b = width
+    return np.concatenate([x[:b].ravel(), x[-b:].ravel(), x[:, :b].ravel(), x[:, -b:].ravel()])
+
+
+def _resize_longest(crop, box, resample):
+    """Resize crop (h, w) so that its longer side is `box`, aspect kept, anti-aliased with
+    PIL's filter `resample` ("BILINEAR", "LANCZOS", ...; a filter's overshoot is clipped):
     (box, w') or (h', box) float64 in 0..1."""
     from PIL import Image
     h, w = crop.shape
     scale = box / max(h, w)
     shape = (max(1, round(w * scale)), max(1, round(h * scale)))  # (width, height)
-    out = Image.fromarray(crop.astype(np.float32), mode="F").resize(shape, Image.BILINEAR)
-    out = np.clip(np.asarray(out, dtype=np.float64), 0.0, 1.0)
+    out = Image.fromarray(crop.astype(np.float32), mode="F").resize(shape, getattr(Image, resample))
+    return np.clip(np.asarray(out, dtype=np.float64), 0.0, 1.0)
+
+
+def _fit_box(crop, box):
+    """crop (h, w) resized bilinearly so that its longer side is `box`, aspect kept, and its
+    strongest ink 1 again: (box, w') or (h', box) float64 in 0..1."""
+    out = _resize_longest(crop, box, "BILINEAR")
     # averaging thin strokes down dims them: stretch again so the strongest ink is 1, as in MNIST
     return out / out.max() if out.max() > 0 else out
 

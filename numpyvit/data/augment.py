@@ -173,12 +173,16 @@ def random_flip(images: np.ndarray, prob: float, rng: np.random.Generator) -> np
     """Mirror each image left to right with probability `prob` (a garment's mirror image is
     the same garment; a digit's is not). Draws rng.random(B) once.
     images: (B, H, W) or (B, C, H, W); returns a new array of the same shape and dtype."""
+    return _flip_in_place(images.copy(), prob, rng)
+
+
+def _flip_in_place(images, prob, rng):
+    """random_flip on `images` itself (an array the caller owns); returns it."""
     if not 0 <= prob <= 1:
         raise ValueError(f"random_flip: prob={prob}, expected a probability in [0, 1]")
-    out = images.copy()
     flip = rng.random(images.shape[0]) < prob                           # (B,)
-    out[flip] = out[flip][..., ::-1]
-    return out
+    images[flip] = images[flip][..., ::-1]
+    return images
 
 
 def augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2,
@@ -199,7 +203,7 @@ def augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2,
         out = random_shift(images, shift, rng)
     else:
         out = images.copy()
-    return random_flip(out, flip, rng) if flip > 0 else out
+    return _flip_in_place(out, flip, rng) if flip > 0 else out      # out is already a new array
 
 
 def cutmix(images: np.ndarray, labels: np.ndarray, num_classes: int, rng: np.random.Generator,

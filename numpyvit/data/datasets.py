@@ -15,7 +15,7 @@ import functools
 
 from ..errors import UsageError
 from . import mnist
-from .mnist import Source, default_data_dir, load_idx_files
+from .mnist import Source, data_variable, default_data_dir, load_idx_files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,4 +77,4 @@ def load_dataset(name="mnist", data_dir=None, download: bool = True, verbose: bo
         return mnist.load_mnist(data_dir, download=download, verbose=verbose, sources=sources)
     return load_idx_files(dataset.title, dict(FASHION_MNIST_FILES), data_dir or default_data_dir(dataset.name),
                           FASHION_MNIST_SOURCES if sources is None else sources, download, verbose,
-                          in_place=FASHION_MNIST_SYSTEM_DIRS)
+                          in_place=FASHION_MNIST_SYSTEM_DIRS, variable=data_variable(dataset.name))

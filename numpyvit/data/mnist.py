@@ -196,7 +196,7 @@ def load_mnist(data_dir=None, download: bool = True, verbose: bool = True,
 
 
 def load_idx_files(title: str, expected: dict[str, str], data_dir, sources: list[Source],
-                   download: bool = True, verbose: bool = True, in_place=()):
+                   download: bool = True, verbose: bool = True, in_place=(), variable="NUMPYVIT_DATA"):
     """Load a dataset of four IDX files (train/t10k images and labels), fetching any missing
     or corrupt file first: the loader behind load_mnist and load_dataset.
 
@@ -237,11 +237,12 @@ def load_idx_files(title: str, expected: dict[str, str], data_dir, sources: list
             _log(f"numpyvit: read {', '.join(found)} in place from {folder} (verified)", verbose)
 
     if missing:
+        help_text = _manual_install_help(title, data_dir, expected, in_place, variable)
         if not download:
             raise DownloadError(f"{title} files missing or corrupt in {data_dir}: "
-                                f"{', '.join(missing)} (download=False).\n"
-                                + _manual_install_help(title, data_dir, expected, in_place))
-        _fetch(missing, data_dir, expected, sources, verbose, title, in_place)
+                                f"{', '.join(missing)} (download=False).\n" + help_text)
+        tried_in_place = [f"{folder}: no copy with the expected hash" for folder in in_place]
+        _fetch(missing, data_dir, expected, sources, verbose, title, tried_in_place, help_text)
         for name in missing:
             arrays[name] = read_idx(data_dir / name)
 
@@ -272,8 +273,9 @@ def _read_verified(folder: Path, name: str, sha: str):
 
 
 def _fetch(names: list[str], data_dir: Path, expected: dict[str, str],
-           sources: list[Source], verbose: bool, title: str = "MNIST", in_place=()) -> None:
-    """Try each source in turn for the files still missing; raise DownloadError if some remain."""
+           sources: list[Source], verbose: bool, title: str, tried_before: list[str], help_text: str) -> None:
+    """Try each source in turn for the files still missing; raise DownloadError if some remain,
+    listing `tried_before` (what the caller tried already) and each source's failure."""
     data_dir.mkdir(parents=True, exist_ok=True)
     missing = list(names)
     errors = []
@@ -312,19 +314,18 @@ def _fetch(names: list[str], data_dir: Path, expected: dict[str, str],
         if missing:
             _log(f"numpyvit:   failed: {errors[-1] if errors else 'unknown error'}", verbose)
     if missing:
-        errors = [f"{folder}: no copy with the expected hash" for folder in in_place] + errors
-        tried = "\n".join(f"  - {e}" for e in errors) or "  (no sources configured)"
+        tried = "\n".join(f"  - {e}" for e in tried_before + errors) or "  (no sources configured)"
         raise DownloadError(f"could not fetch {title} files {', '.join(missing)} into {data_dir}.\n"
-                            f"Tried:\n{tried}\n" + _manual_install_help(title, data_dir, expected, in_place))
+                            f"Tried:\n{tried}\n" + help_text)
 
 
-def _manual_install_help(title: str, data_dir: Path, expected: dict[str, str], in_place=()) -> str:
+def _manual_install_help(title: str, data_dir: Path, expected: dict[str, str], in_place, variable) -> str:
     names = "\n".join(f"  {name}  (sha256 {sha})" for name, sha in expected.items())
     system = (f" Or install a system copy read in place: {', '.join(map(str, in_place))}"
               f" (Debian: apt-get install dataset-fashion-mnist)." if in_place else "")
     return (f"To install {title} by hand, put these four decompressed IDX files\n{names}\n"
             f"in {data_dir}, or in a directory passed with --data-dir or "
-            f"${data_variable(title.lower())}. "
+            f"${variable}. "
             f"Files ending in .gz must be decompressed first (gunzip), and renamed without .gz.{system}")
 
 

@@ -139,9 +139,10 @@ def _measure(run_dir, raw):
     """(the run's model, its per-head distances, its summary with accuracy and budget)."""
     if not (Path(run_dir) / "last.npz").exists():
         raise ConfigError(f"{run_dir} has no trained run: train it first")
-    model = load_model(run_dir)
-    dist, summary = analyze_run(model, raw, dataset=trained_on(run_dir))
-    last = load_checkpoint(run_dir)["train"]["metrics"][-1]
+    ckpt = load_checkpoint(run_dir)
+    model = load_model(ckpt)
+    dist, summary = analyze_run(model, raw, dataset=trained_on(ckpt))
+    last = ckpt["train"]["metrics"][-1]
     return model, dist, {"patch": model.config.patch_size, "grid": model.patch_embed.grid,
                          "epochs": last["epoch"], "test_acc": last["test_acc"],
                          "train_wall_s": last["elapsed_s"], **summary}

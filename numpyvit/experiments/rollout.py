@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..insight.analysis import INK_LEVEL, deletion_curve, ink_per_patch, rollout_controls, rollout_maps_for_model
-from ..training.checkpoint import load_model, trained_on
+from ..training.checkpoint import load_checkpoint, load_model, trained_on
 from ..data.prepare import normalize
 from ..files import write_json
 
@@ -78,11 +78,12 @@ def rollout_experiment(data, checkpoints, out_dir, images=5000, log=print, datas
     raw, labels = data[2][:images], data[3][:images]
     models, details = [], []
     for path in checkpoints:
-        model = load_model(path)
+        ckpt = load_checkpoint(path)
+        model = load_model(ckpt)
         if getattr(model, "kind", "vit") != "vit":
             raise ConfigError(f"{path} holds a {model.kind}: rollout needs a ViT checkpoint")
-        if trained_on(path) != dataset:
-            raise ConfigError(f"{path} holds a model trained on {trained_on(path)}, not {dataset}")
+        if trained_on(ckpt) != dataset:
+            raise ConfigError(f"{path} holds a model trained on {trained_on(ckpt)}, not {dataset}")
         summary, maps, c = analyze_model(model, raw, labels, dataset=dataset)
         summary["checkpoint"] = str(path)
         models.append(summary)

@@ -84,13 +84,15 @@ def trained_on(checkpoint):
     return checkpoint["train"].get("train_config", {}).get("dataset", "mnist")
 
 
-def load_model(path, dtype=np.float32, averaged=True):
+def load_model(checkpoint, dtype=np.float32, averaged=True):
     """The trained model stored in a checkpoint (or a run folder's last.npz), in eval mode.
+    `checkpoint`: a path, or the dict load_checkpoint returns (so a caller that also reads
+    the run's metadata reads the file once).
 
     A run that kept a weight average (TrainConfig.ema) reports the average's accuracy, so
     that is the model returned; averaged=False gives the optimiser's own last weights.
     """
-    ckpt = load_checkpoint(path)
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     try:
         model = build_model(ckpt["model"], ckpt["config"], dtype=dtype)
         state = dict(ckpt["state"])

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.augment import augment, cutmix
-from ..data.datasets import DATASETS
+from ..data.datasets import DATASETS, get_dataset
 from ..data.prepare import class_balanced_subset, normalize
 from ..errors import ConfigError, UsageError
 from ..files import write_json, write_jsonl
@@ -101,9 +101,12 @@ FASHION_PRESETS = {
 }
 
 
+PRESETS_BY_DATASET = {"mnist": PRESETS, "fashion-mnist": FASHION_PRESETS}
+
+
 def presets_for(dataset):
     """The named recipes for `dataset`: {name: (model fields, training fields)}."""
-    return FASHION_PRESETS if dataset == "fashion-mnist" else PRESETS
+    return PRESETS_BY_DATASET[get_dataset(dataset).name]     # an unknown name: a one-line error
 
 
 class TrainingDiverged(UsageError, RuntimeError):
