@@ -24,6 +24,7 @@ from long_recipe import finished_run  # noqa: E402  (tools/, beside this script)
 from numpyvit.files import read_jsonl, write_json  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
+TEST_IMAGES = 10_000    # both datasets' test sets
 
 
 def cpu_name(lscpu_text):
@@ -66,6 +67,7 @@ def summarize_run(label, run_dir):
     return {"label": label, "run": run_dir.name, "model": config["model"], "dataset": cfg.get("dataset", "mnist"),
             "parameters": config["parameters"], **recipe(config["model_config"], cfg), "seed": cfg["seed"],
             "test_acc": last["test_acc"], "test_error": 1 - last["test_acc"],
+            "test_standard_error": (last["test_acc"] * (1 - last["test_acc"]) / TEST_IMAGES) ** 0.5,
             "best_test_acc": max(m["test_acc"] for m in metrics if m.get("test_acc") is not None),
             "train_loop_s": last["elapsed_s"], "epoch_s": statistics.median(m["epoch_s"] for m in metrics),
             "command": extra.get("command"),
