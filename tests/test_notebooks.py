@@ -1,8 +1,8 @@
 """The teaching notebooks: committed executed, without errors and small, and still running.
 
 The execution test runs every notebook headless in a copy of notebooks/ (so neither the
-committed .ipynb files nor notebook 5's saved model are touched) with NUMPYVIT_FAST=1, which
-shrinks the training in notebooks 5 and 6 to a smoke run. It needs nbclient and a
+committed .ipynb files nor notebook 6's saved model are touched) with NUMPYVIT_FAST=1, which
+shrinks the training in notebooks 6 and 7 to a smoke run. It needs nbclient and a
 `python3` Jupyter kernel (ipykernel).
 """
 import json
@@ -100,7 +100,7 @@ def notebook_copy(tmp_path_factory):
 @pytest.mark.notebooks
 @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
 def test_notebook_runs_top_to_bottom_in_fast_mode(name, notebook_copy, monkeypatch):
-    # in file order, so notebook 6 finds the model notebook 5 saved in the same copy
+    # in file order, so notebook 7 finds the model notebook 6 saved in the same copy
     nbclient = pytest.importorskip("nbclient", reason="executing the notebooks needs nbclient "
                                                       "(pip install nbclient nbformat ipykernel)")
     import nbformat
@@ -122,14 +122,14 @@ def test_notebook_runs_top_to_bottom_in_fast_mode(name, notebook_copy, monkeypat
 
 @pytest.mark.notebooks
 def test_your_turn_notebook_passes_every_check_with_the_answer_key(notebook_copy):
-    # Notebook 8 is committed with stubs that FAIL. Here each stub cell (marked with the
+    # Notebook 5 is committed with stubs that FAIL. Here each stub cell (marked with the
     # metadata "exercise") becomes an import from the answer key, notebooks/solutions/
     # your_turn.py, and every check the notebook runs must then print PASS.
     nbclient = pytest.importorskip("nbclient", reason="executing the notebooks needs nbclient")
     import nbformat
     from numpyvit.exercises import NAMES
 
-    nb = nbformat.read(notebook_copy / "08_your_turn.ipynb", as_version=4)
+    nb = nbformat.read(notebook_copy / "05_your_turn.ipynb", as_version=4)
     stubs = [c for c in nb.cells if "exercise" in c.metadata]
     assert sorted(c.metadata["exercise"] for c in stubs) == sorted(NAMES)
     for cell in stubs:

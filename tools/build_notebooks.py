@@ -30,10 +30,10 @@ NOTEBOOKS = [
     "02_attention_step_by_step",
     "03_the_transformer_block",
     "04_backprop_by_hand",
-    "05_training_a_vit_on_mnist",
-    "06_what_did_the_vit_learn",
-    "07_testing_the_papers_claims",
-    "08_your_turn",          # exercises, suggested right after 04
+    "05_your_turn",          # exercises on what 01-04 taught, ending in a ViT on your own code
+    "06_training_a_vit_on_mnist",
+    "07_what_did_the_vit_learn",
+    "08_testing_the_papers_claims",
 ]
 
 # The first code cell of every notebook: inline PNG figures at a moderate resolution (the

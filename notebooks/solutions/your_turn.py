@@ -1,7 +1,7 @@
-"""Answer key for notebook 8, "Your turn": the six backward passes, written out.
+"""Answer key for notebook 5, "Your turn": the six backward passes, written out.
 
 Try the exercises before reading this. Each function has the signature `check` expects
-(see numpyvit/exercises.py) and is checked by it in the test suite, which runs notebook 8
+(see numpyvit/exercises.py) and is checked by it in the test suite, which runs notebook 5
 with these in place of the stubs.
 
 Shape legend: B batch, N tokens, D width, h heads, Dh head width, K classes.

@@ -195,7 +195,7 @@ assert pytorch_default / ours > 4                            # "several times la
 """),
 md(r"""
 (Cutting the normal at two standard deviations removes its tails, so the weights' standard
-deviation is about 0.88 x 0.02 = 0.018, not 0.02.) Notebook 6 shows what the filters become
+deviation is about 0.88 x 0.02 = 0.018, not 0.02.) Notebook 7 shows what the filters become
 after training; the paper found (its Figure 7, left) that they turn into something like a
 basis for the fine structure inside a patch.
 
@@ -248,7 +248,7 @@ and ours (`pos_embed="learned"`), is a free parameter, initialised randomly and 
 like any weight. It is "1-D": the model is never told that patch 4 (slot 5 of the sequence,
 after the class token) lies below patch 0 (slot 1). The paper tried 2-D-aware variants and
 found no real difference (its appendix D.4), because the learned embeddings discover the
-2-D grid by themselves; notebook 6 looks for this in ours.
+2-D grid by themselves; notebook 7 looks for this in ours.
 
 The alternative is a fixed embedding with the grid built in: numpyvit's `sincos_pos_embed`
 gives each patch sines and cosines of its row (half of the channels) and of its column (the
@@ -315,7 +315,7 @@ print("class probabilities of the untrained model:", probs.round(2))
 """),
 md(r"""
 The untrained model gives every digit a probability near 1/10: it has no opinion yet
-(notebook 5 trains it). The whole journey, with the paper's ViT-B/16 on a 224 x 224 colour image next to ours:
+(notebook 6 trains it). The whole journey, with the paper's ViT-B/16 on a 224 x 224 colour image next to ours:
 
 | step | numpyvit on MNIST | ViT-B/16 on ImageNet |
 |---|---|---|

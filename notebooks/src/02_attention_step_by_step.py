@@ -415,7 +415,7 @@ md(r"""
 
 What do the four heads of our untrained layer attend to? Nothing in particular: its
 weights start tiny (standard deviation 0.02), so all scores are close to 0 and every weight
-is close to $1/17 \approx 0.059$. Structure in attention is *learned*; notebook 6 shows what
+is close to $1/17 \approx 0.059$. Structure in attention is *learned*; notebook 7 shows what
 the trained ViT's heads look at.
 """),
 code(r"""

@@ -290,7 +290,7 @@ md(r"""
 Every row is within 0.1% of the uniform entropy, and no weight is even 20% above $1/17$:
 the untrained attention really is an average over the tokens, so without the "$+ z$" it
 replaces each token by (nearly) the same average. A trained attention layer is far from
-uniform (notebook 6), so how fast a trained stack without residuals would lose its tokens is
+uniform (notebook 7), so how fast a trained stack without residuals would lose its tokens is
 a different question; what the residual connections guarantee is that the untrained stack,
 where training has to start, does not.
 

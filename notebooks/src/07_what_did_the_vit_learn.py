@@ -1,4 +1,4 @@
-# Notebook 6: What did the ViT learn? The cells, in order; see build_notebooks.py.
+# Notebook 7: What did the ViT learn? The cells, in order; see build_notebooks.py.
 
 CELLS = [
 md(r"""
@@ -21,7 +21,7 @@ looks (Figure 7, right) and where the class token's attention lands in the image
 
 **Which model?** The first that exists of: the full-recipe run of the command line
 (`python -m numpyvit train --out runs/default`, set `CHECKPOINT` below to use another run),
-the model notebook 5 saved, or else a quick model trained here and now.
+the model notebook 6 saved, or else a quick model trained here and now.
 """),
 code(SETUP),
 code(r"""
@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 CHECKPOINT = Path("../runs/default/last.npz")   # the command line's full-recipe run, if you made one
-ARTIFACT = Path("artifacts/vit_mnist.npz")      # saved by notebook 5
+ARTIFACT = Path("artifacts/vit_mnist.npz")      # saved by notebook 6
 FAST = os.environ.get("NUMPYVIT_FAST") == "1"   # set by the test suite only
 """),
 code(r"""
@@ -245,7 +245,7 @@ distance grow with depth: the layers' means stay within 2 px of one another.
 
 So on this grid the paper's local heads do not appear. Whether they would with more, smaller
 patches is a question for an experiment rather than a figure:
-[notebook 7, *Testing the paper's claims*](07_testing_the_papers_claims.ipynb) trains the
+[notebook 8, *Testing the paper's claims*](08_testing_the_papers_claims.ipynb) trains the
 same model with patches of 7, 4 and 2 pixels to find out.
 """),
 code(r"""

@@ -1,4 +1,4 @@
-# Notebook 8: Your turn. The cells, in order; see build_notebooks.py.
+# Notebook 5: Your turn. The cells, in order; see build_notebooks.py.
 #
 # Each exercise is a markdown cell (the forward pass, the shapes, hints), a stub cell and a
 # check cell. The stub cells carry the metadata "exercise": <function name>, so that

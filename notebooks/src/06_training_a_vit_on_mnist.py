@@ -1,4 +1,4 @@
-# Notebook 5: Training a ViT on MNIST. The cells, in order; see build_notebooks.py.
+# Notebook 6: Training a ViT on MNIST. The cells, in order; see build_notebooks.py.
 
 CELLS = [
 md(r"""
@@ -11,7 +11,7 @@ default it runs the *quick* recipe (3 epochs, a couple of minutes on a laptop's 
 97% test accuracy), with the curves updating live as it trains, and records what happens
 inside the network meanwhile: gradient norms, update sizes, clipping, attention entropy,
 and the position embeddings finding the image's grid. Then it looks at what the model gets
-wrong, and saves it for notebook 6.
+wrong, and saves it for notebook 7.
 
 **What you will learn**
 
@@ -470,7 +470,7 @@ At initialisation the embeddings are random: no two positions are more alike tha
 others (every mean near 0). Training builds the layout in, and the printed means say how
 far it got in this run. In the full quick run the rows come first: positions in the same
 row become alike (many tiles grow a bright horizontal band along their own row), while
-positions in the same column are hardly alike (a mean similarity near or below 0). (Notebook 6 and the README analyse the 30-epoch recipe's
+positions in the same column are hardly alike (a mean similarity near or below 0). (Notebook 7 and the README analyse the 30-epoch recipe's
 embeddings.) The model learns the 2-D layout from a 1-D sequence only because
 the digits' strokes connect neighbouring patches.
 
@@ -501,12 +501,12 @@ md(r"""
 ## Save it
 
 A checkpoint is one `.npz` file: every weight under its timm name, the model config, and
-any JSON-able notes about the run. It opens with plain `np.load`, no pickle. Notebook 6
+any JSON-able notes about the run. It opens with plain `np.load`, no pickle. Notebook 7
 loads this one.
 """),
 code(r"""
 ARTIFACT = Path("artifacts/vit_mnist.npz")
-notes = {"made_by": "notebooks/05_training_a_vit_on_mnist.ipynb", "full_recipe": FULL_RECIPE, "fast": FAST,
+notes = {"made_by": "notebooks/06_training_a_vit_on_mnist.ipynb", "full_recipe": FULL_RECIPE, "fast": FAST,
          "train_config": cfg.to_dict(), "test_acc": test_acc, "test_images": len(y_test)}
 save_checkpoint(ARTIFACT, model, train_state=notes)
 print(f"saved {ARTIFACT} ({ARTIFACT.stat().st_size / 1e6:.1f} MB)")
@@ -530,7 +530,7 @@ python -m numpyvit train --out runs/default                  # the full recipe
 python -m numpyvit eval runs/default --plot                  # accuracy, confusion matrix, mistakes
 ```
 
-Notebook 6 looks for `runs/default` first, so if you train the full recipe it analyses
+Notebook 7 looks for `runs/default` first, so if you train the full recipe it analyses
 that model.
 
 The trainer also splits every batch across the machine's cores (`DataParallel`), which

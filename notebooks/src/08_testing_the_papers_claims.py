@@ -1,4 +1,4 @@
-# Notebook 7: Testing the paper's claims. The cells, in order; see build_notebooks.py.
+# Notebook 8: Testing the paper's claims. The cells, in order; see build_notebooks.py.
 #
 # Built from the saved results of three experiments (docs/figures/*.json, *.csv), so it runs in
 # seconds; every stated finding is followed by an assert of exactly what it says.
@@ -19,7 +19,7 @@ The ViT paper's results make three claims that every reader remembers:
 
 It also shows attention rollout (Figure 6) as a picture of what the model attends to.
 
-Notebook 6 drew the analysis figures for one model. Here we *test* the claims, the way a
+Notebook 7 drew the analysis figures for one model. Here we *test* the claims, the way a
 careful reader would: each measurement beside the baselines that say what uniform, random or
 trivial behaviour would score, a stated training budget, and a check that every sentence
 below still says what the numbers show. The experiments take hours on a laptop, so this
@@ -60,7 +60,7 @@ def read_csv(name):
 distance = json.loads((RESULTS / "attention_distance.json").read_text())
 distance_heads = read_csv("attention_distance.csv")
 rollout = json.loads((RESULTS / "rollout.json").read_text())
-default_run = json.loads((RESULTS / "analysis.json").read_text())      # notebook 6's default model
+default_run = json.loads((RESULTS / "analysis.json").read_text())      # notebook 7's default model
 scale_rows = read_csv("data_scale_results.csv")
 x_train, y_train, x_test, y_test = load_mnist()
 print(f"results from {RESULTS}")
