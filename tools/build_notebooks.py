@@ -57,18 +57,27 @@ def code(text):
     return new_code_cell(dedent(text).strip("\n"))
 
 
+# The cell metadata key that marks a folded cell, with what it holds: "solution" (both cells
+# of solution()), "answer" (answer()) or "hint" (an answer() a notebook relabels). The handout
+# (tools/handout.py) drops every "solution" and "answer" cell and keeps the hints.
+FOLDED = "folded"
+
+
 def solution(text, title="Solution (click to expand)"):
     """A markdown heading and a code cell whose source and output start collapsed
     (JupyterLab and Notebook 7 honour the metadata; a code host shows both)."""
-    cell = code(text)
+    heading, cell = md(f"#### {title}"), code(text)
     cell.metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
-    return [md(f"#### {title}"), cell]
+    heading.metadata[FOLDED] = cell.metadata[FOLDED] = "solution"
+    return [heading, cell]
 
 
 def answer(text, title="Answer (click to expand)"):
     """A worded answer, folded with an HTML <details> element (works on code hosts too)."""
     body = dedent(text).strip("\n")
-    return md(f"<details>\n<summary><b>{title}</b></summary>\n\n{body}\n\n</details>")
+    cell = md(f"<details>\n<summary><b>{title}</b></summary>\n\n{body}\n\n</details>")
+    cell.metadata[FOLDED] = "answer"
+    return cell
 
 
 def flatten(cells):
