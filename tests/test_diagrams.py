@@ -31,7 +31,10 @@ def test_data_flow_shapes_are_the_configs_read_back_from_the_figure(tmp_path):
                                 "(B, 50, 96)", "(B, 50, 96)", "(B, 50, 96)", "(B, 96)", "(B, 7)"]
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "3 \u00d7 Block" in texts
-    assert any("(28/4)\u00b2 + 1 = 50 tokens" in t for t in texts)
+    # the course's notation: P patches, N = P + 1 tokens, in the symbols and the legend
+    assert "(B, P, C\u00b7p\u00b2)" in texts and "(B, P, D)" in texts
+    assert any("P = (H/p)\u00b2 = (28/4)\u00b2 = 49 patches,   N = P + 1 = 50 tokens" in t for t in texts)
+    assert not any("N\u22121" in t or "N - 1" in t for t in texts)
     fig.savefig(tmp_path / "flow.png")
 
 
@@ -70,7 +73,8 @@ def test_vit_shapes_match_the_model_itself():
 def test_a_config_like_object_works_and_a_bad_one_is_refused_by_name():
     like = SimpleNamespace(image_size=32, patch_size=8, in_channels=3, dim=48, depth=2, heads=4,
                            mlp_dim=96, num_classes=10)
-    assert vit_shapes(like)["N"] == 17 and vit_shapes(like)["patches"] == ("B", 16, 192)
+    assert vit_shapes(like)["P"] == 16 and vit_shapes(like)["N"] == 17
+    assert vit_shapes(like)["patches"] == ("B", 16, 192)
     with pytest.raises(ValueError, match=r"lacks \['mlp_dim'\]"):
         vit_shapes(SimpleNamespace(**{k: v for k, v in vars(like).items() if k != "mlp_dim"}))
     with pytest.raises(ValueError, match="image_size=32 is not divisible by patch_size=5"):
@@ -87,6 +91,18 @@ def test_attention_draws_one_arrow_per_key_and_the_widest_to_the_largest_weight(
     assert int(np.argmax(widths)) == int(np.argmax(a))
     fig.savefig(tmp_path / "attention.png")
     assert len(key_arrows(draw_attention(np.full(50, 1 / 50), grid=7))) == 50
+
+
+def key_labels(fig):
+    return [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("k, v of ")]
+
+
+def test_attention_numbers_the_patches_from_0_after_the_class_token(rng):
+    a = rng.random(17)
+    labels = key_labels(draw_attention(a / a.sum(), grid=4))
+    assert labels == ["k, v of cls"] + [f"k, v of patch {j}" for j in range(16)]
+    # numbered from 1, the labels would end at patch 16: this check sees it
+    assert "k, v of patch 16" not in labels
 
 
 def test_attention_refuses_a_row_that_is_not_a_softmax_row():

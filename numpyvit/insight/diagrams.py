@@ -10,8 +10,9 @@ The shape labels are Text artists with gid "shape", in the order the data meets 
 test (or a reader) can read them back: `shape_texts(fig)`.
 
 Shape legend: B batch, C channels, H, W image height/width (H = W here), p patch size,
-N tokens (N - 1 patches + 1 class token), D embedding width, L blocks, h heads, Dh = D/h head
-width, M MLP width, K classes.
+P = (H/p)^2 patches, numbered from 0 row by row, N = P + 1 tokens (the class token, token 0,
+then the patches), D embedding width, L blocks, h heads, Dh = D/h head width, M MLP width,
+K classes.
 """
 import numpy as np
 from matplotlib.figure import Figure
@@ -34,9 +35,8 @@ def vit_shapes(config, batch="B"):
 
     config: anything with the fields of ViTConfig (image_size, patch_size, in_channels, dim,
     depth, heads, mlp_dim, num_classes; pool optional, 'cls' by default). batch: the batch
-    size to print, a number or the letter B. Sizes: g = H/p patches a side,
-    N = g^2 + 1 = (H/p)^2 + 1 tokens, Dh = D/h. Shapes are tuples, e.g. shapes["tokens"] =
-    (B, N, D).
+    size to print, a number or the letter B. Sizes: g = H/p patches a side, P = g^2 patches,
+    N = P + 1 tokens, Dh = D/h. Shapes are tuples, e.g. shapes["tokens"] = (B, N, D).
     """
     missing = [f for f in CONFIG_FIELDS if not hasattr(config, f)]
     if missing:
@@ -49,13 +49,14 @@ def vit_shapes(config, batch="B"):
     if D % h:
         raise ValueError(f"dim={D} is not divisible by heads={h}")
     B, g = batch, H // p
-    N, Dh = g * g + 1, D // h
+    P = g * g                      # patches
+    N, Dh = P + 1, D // h          # tokens: the class token, then the patches
     return {
-        "H": H, "p": p, "C": C, "g": g, "N": N, "D": D, "L": L, "h": h, "Dh": Dh, "M": M, "K": K,
-        "pool": getattr(config, "pool", "cls"),
+        "H": H, "p": p, "C": C, "g": g, "P": P, "N": N, "D": D, "L": L, "h": h, "Dh": Dh, "M": M,
+        "K": K, "pool": getattr(config, "pool", "cls"),
         "image": (B, C, H, H),
-        "patches": (B, N - 1, C * p * p),
-        "patch_tokens": (B, N - 1, D),
+        "patches": (B, P, C * p * p),
+        "patch_tokens": (B, P, D),
         "tokens": (B, N, D),
         "qkv": (B, N, 3 * D),
         "heads": (B, h, N, Dh),
@@ -112,10 +113,10 @@ def draw_data_flow(config, batch="B"):
 
     One row per step, top to bottom: the step in a box, what it does beside the arrow that
     leads into it, and on the right the tensor it produces, as symbols and as numbers for
-    this config (e.g. N = (H/p)^2 + 1 = 17). Returns a Figure.
+    this config (e.g. P = (H/p)^2 = 16 patches, N = P + 1 = 17 tokens). Returns a Figure.
     """
     s = vit_shapes(config, batch)
-    H, p, C, g, N, D, L, K = (s[k] for k in ("H", "p", "C", "g", "N", "D", "L", "K"))
+    H, p, C, g, P, N, D, L, K = (s[k] for k in ("H", "p", "C", "g", "P", "N", "D", "L", "K"))
     pooled = ("the class token, x[:, 0]" if s["pool"] == "cls" else "mean of the patch tokens")
     positions = ("+ pos_embed" if getattr(config, "pos_embed", "learned") == "learned"
                  else "+ fixed 2-D sin-cos positions")
@@ -123,13 +124,13 @@ def draw_data_flow(config, batch="B"):
     steps = [
         (f"image  {H}\u00d7{H}, {C} channel{'s' if C > 1 else ''}", COLOURS["data"], None,
          "(B, C, H, W)", s["image"]),
-        (f"{N - 1} patches, {C}\u00b7{p}\u00b7{p} = {C * p * p} numbers each", COLOURS["data"],
+        (f"P = {P} patches, {C}\u00b7{p}\u00b7{p} = {C * p * p} numbers each", COLOURS["data"],
          f"Patchify: cut into ({H}/{p})\u00b2 = {g}\u00b2 patches of {p}\u00d7{p}",
-         "(B, N\u22121, C\u00b7p\u00b2)", s["patches"]),
-        (f"{N - 1} patch tokens of width D = {D}", COLOURS["layer"],
+         "(B, P, C\u00b7p\u00b2)", s["patches"]),
+        (f"{P} patch tokens of width D = {D}", COLOURS["layer"],
          f"patch_embed.proj: one Linear {C * p * p} \u2192 {D}, shared by all patches",
-         "(B, N\u22121, D)", s["patch_tokens"]),
-        (f"{N} tokens: class token + {N - 1} patches", COLOURS["layer"],
+         "(B, P, D)", s["patch_tokens"]),
+        (f"N = {N} tokens: class token + {P} patches", COLOURS["layer"],
          "prepend cls_token (1, 1, D), learned", "(B, N, D)", s["tokens"]),
         ("z\u2080 = tokens + position embedding", COLOURS["layer"],
          f"{positions} (1, N, D) = (1, {N}, {D})", "(B, N, D)", s["tokens"]),
@@ -157,8 +158,8 @@ def draw_data_flow(config, batch="B"):
             if op:
                 ax.text(box_x + 0.015, y + 0.5, op, va="center", ha="left", fontsize=7.5,
                         color="#333333", style="italic")
-    ax.text(0.0, -0.5, f"N = (H/p)\u00b2 + 1 = ({H}/{p})\u00b2 + 1 = {N} tokens,   D = {D},   "
-            f"L = {L},   K = {K};   B = any batch size", fontsize=8.5, va="center")
+    ax.text(0.0, -0.5, f"P = (H/p)\u00b2 = ({H}/{p})\u00b2 = {P} patches,   N = P + 1 = {N} tokens,   "
+            f"D = {D},   L = {L},   K = {K};   B = any batch size", fontsize=8.5, va="center")
     fig.suptitle("The Vision Transformer's data flow, with the shape after every step", fontsize=11)
     return fig
 
@@ -173,7 +174,7 @@ def draw_block(config, batch="B"):
     written beside them, for this config. Returns a Figure.
     """
     s = vit_shapes(config, batch)
-    D, h, Dh, M, N = s["D"], s["h"], s["Dh"], s["M"], s["N"]
+    D, h, Dh, M, P, N = s["D"], s["h"], s["Dh"], s["M"], s["P"], s["N"]
     fig, ax = _canvas((8.2, 6.4), xlim=(0, 1), ylim=(0, 10))
     stream_x, branch_x, note_x = 0.12, 0.36, 0.56
     w, hgt = 0.3, 0.62
@@ -225,7 +226,7 @@ def draw_block(config, batch="B"):
             rotation=90, ha="right", va="center", fontsize=8, color=blue)
     ax.text(note_x, 1.2, "z' = z + attn(norm1(z))\nz_out = z' + mlp(norm2(z'))", fontsize=9,
             va="center", family="monospace")
-    ax.text(note_x, 0.45, f"N = {N} tokens, D = {D}, h = {h}, Dh = D/h = {Dh}, M = {M}",
+    ax.text(note_x, 0.45, f"N = P + 1 = {P} + 1 = {N} tokens, D = {D}, h = {h}, Dh = {Dh}, M = {M}",
             fontsize=8.5, va="center")
     fig.suptitle("One transformer block (pre-norm): two residual branches", fontsize=11)
     return fig
@@ -234,9 +235,9 @@ def draw_block(config, batch="B"):
 def draw_attention(att_row, grid, query=0, image=None, top=3, title=None):
     """Attention as a weighted sum: one query's arrows to every key, thick where it attends.
 
-    att_row: (N,) one row of an attention matrix, N = grid^2 + 1 (key 0 the class token,
-    then the patches row by row), non-negative and summing to 1. query: the row's token
-    index, for the labels. image: optional (H, W) digit drawn under the weights on the right.
+    att_row: (N,) one row of an attention matrix, N = P + 1 = grid^2 + 1 (token 0 the class
+    token, then patches 0 to P - 1 row by row, patch j being token j + 1), non-negative and
+    summing to 1. query: the row's token index, for the labels. image: optional (H, W) digit drawn under the weights on the right.
     The output of the query is out = sum_j a_j v_j; the `top` largest terms are written out.
     One arrow per key (gid 'key-arrow'), wider and darker in step with a_j / max(a); one row
     of text per key, so it is meant for small grids (MNIST's 4 x 4: 17 keys). Returns a Figure.
@@ -251,7 +252,7 @@ def draw_attention(att_row, grid, query=0, image=None, top=3, title=None):
                          f"non-negative weights summing to 1 (one softmax row)")
     if not 0 <= query < N:
         raise ValueError(f"query={query}, expected a token index in [0, {N})")
-    names = ["cls"] + [f"patch {j}" for j in range(1, N)]
+    names = ["cls"] + [f"patch {j}" for j in range(N - 1)]   # token j + 1 is patch j
 
     fig = Figure(figsize=(9.0, max(4.0, 0.22 * N + 1.3)), layout="constrained")
     ax, ax_map = fig.subplots(1, 2, width_ratios=[1.25, 1])
