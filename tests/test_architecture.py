@@ -2,9 +2,9 @@
 
 Every module of numpyvit/ is read (not imported) and each of its imports, at the top or inside
 a function, is resolved to the part it reaches: a folder of the package (layers, models, data,
-parallel, training, insight, experiments, app), one of its top-level modules (gradcheck,
-exercises, errors, files, images, blas, cli, the package's __init__), the standard library, or an
-outside distribution (numpy, matplotlib, ...).
+parallel, training, insight, experiments, app, exercises), one of its top-level modules
+(gradcheck, errors, files, images, blas, cli, the package's __init__), the standard library, or
+an outside distribution (numpy, matplotlib, ...).
 
     layers/       numpy only
     models/       layers, errors, images, numpy
@@ -16,7 +16,8 @@ outside distribution (numpy, matplotlib, ...).
     experiments/  never app or the command line
     app/          never experiments or the command line
     gradcheck.py  numpy only
-    exercises.py  layers, gradcheck, numpy
+    exercises/    layers, gradcheck, numpy, and models: the capstone builds the package's ViT
+                  with the learner's functions inside (exercises/capstone.py)
     errors.py, files.py   the standard library only; images.py numpy
     blas.py       threadpoolctl
     everywhere    the standard library; never torch, never anything outside the package but its
@@ -44,7 +45,7 @@ ALLOWED = {
     "parallel": {"layers", "models", "blas", "numpy", "threadpoolctl"},
     "insight": {"layers", "models", "data", "errors", "files", "images", "numpy", "matplotlib"},
     "gradcheck": {"numpy"},
-    "exercises": {"layers", "gradcheck", "numpy"},
+    "exercises": {"layers", "models", "gradcheck", "numpy"},   # models: the capstone's ViT
     "errors": set(),
     "files": set(),
     "images": {"numpy"},

@@ -1,4 +1,6 @@
-"""numpyvit.exercises.check: the answer key passes, and every near miss fails with a useful message.
+"""numpyvit.exercises: the answer key passes every check, every near miss fails with a useful
+message, and the capstone's ViT on the answer key gradient-checks, trains like the package's,
+and fails its gradient check with one planted bug.
 
 Each negative test plants one mistake a learner plausibly makes (built on the answer key, so
 everything else is right) and asserts the FAIL line names what is wrong.
@@ -10,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from numpyvit import SoftmaxCrossEntropy, ViTConfig, VisionTransformer, gradcheck, max_rel_error, random_point
 from numpyvit.exercises import NAMES, check, relative_error
+from numpyvit.exercises.backward import NAMES as BACKWARD_NAMES
+from numpyvit.exercises.capstone import NEEDED, WithLoss, YourCrossEntropy, missing, your_vit
 from numpyvit.gradcheck import numerical_gradient
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions" / "your_turn.py"
@@ -37,14 +42,15 @@ def run(capsys, name, fn):
 def test_answer_key_passes_against_reference_and_numerical_gradient(name, capsys):
     passed, out = run(capsys, name, getattr(S, name))
     assert passed, out
-    assert out.startswith(f"PASS {name}:") and "numerical gradient" in out, out
+    assert out.startswith(f"PASS {name}:"), out
+    assert ("numerical gradient" in out) == (name in BACKWARD_NAMES), out
     assert "FAIL" not in out and "hint" not in out, out
 
 
 def package_backward(name):
     """The package's own backward pass, called through the exercise's signature."""
     from numpyvit import GELU, LayerNorm, Linear, SoftmaxCrossEntropy, softmax_backward
-    from numpyvit.exercises import _attention_reference
+    from numpyvit.exercises.backward import _attention_reference, _embed_reference
 
     def linear_backward(x, W, dout):
         layer = Linear(W.shape[1], W.shape[0], rng=0, dtype=np.float64)
@@ -73,26 +79,45 @@ def package_backward(name):
     def attention_backward(q, k, v, dout):
         return _attention_reference({"q": q, "k": k, "v": v}, dout)
 
+    def embed_backward(dtokens):
+        return _embed_reference(None, dtokens)
+
     return {"linear_backward": linear_backward, "softmax_backward": softmax_backward,
             "cross_entropy_backward": cross_entropy_backward, "layernorm_backward": layernorm_backward,
-            "gelu_backward": gelu_backward, "attention_backward": attention_backward}[name]
+            "gelu_backward": gelu_backward, "attention_backward": attention_backward,
+            "embed_backward": embed_backward}[name]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", BACKWARD_NAMES)
 def test_package_layers_pass_so_every_reference_agrees_with_the_numerical_gradient(name, capsys):
     passed, out = run(capsys, name, package_backward(name))
     assert passed, out
 
 
-def test_names_list_the_six_exercises_in_notebook_order():
-    assert NAMES == ("linear_backward", "softmax_backward", "cross_entropy_backward",
-                     "layernorm_backward", "gelu_backward", "attention_backward")
+def test_names_list_the_exercises_in_notebook_order_forward_then_backward():
+    assert NAMES == ("patchify", "interpolate_pos_embed", "split_heads", "attention_forward", "merge_heads",
+                     "linear_backward", "cross_entropy_backward", "softmax_backward", "layernorm_backward",
+                     "gelu_backward", "attention_backward", "embed_backward")
+
+
+def test_forward_references_are_the_package_layers_own_layout():
+    # split_heads' reference is exactly the q that Attention.forward keeps when qkv passes x
+    # through unchanged, and merge_heads' reference undoes it
+    from numpyvit import Attention
+    from numpyvit.exercises.forward import _merge, _split
+    x = np.random.default_rng(1).standard_normal((2, 5, 12))
+    attn = Attention(12, heads=3, rng=0, dtype=np.float64)
+    attn.qkv.params["weight"][...] = np.tile(np.eye(12), (3, 1))     # q = k = v = x
+    attn.qkv.params["bias"][...] = 0
+    attn.forward(x)
+    assert np.array_equal(_split({"x": x, "h": 3}), attn.q)
+    assert np.array_equal(_merge({"x": attn.q}), x)
 
 
 def test_attention_reference_matches_the_numerical_gradient():
     # the attention reference is assembled from softmax/softmax_backward rather than taken from
     # the Attention class, so it gets its own numerical check
-    from numpyvit.exercises import _attention_forward, _attention_reference
+    from numpyvit.exercises.backward import _attention_forward, _attention_reference
     rng = np.random.default_rng(3)
     inputs = {name: rng.standard_normal((2, 2, 3, 4)) for name in ("q", "k", "v")}
     dout = rng.standard_normal((2, 2, 3, 4))
@@ -178,6 +203,201 @@ def test_attention_missing_the_scale_fails_on_dq_and_dk(capsys):
     assert "it is 2 times the right value" in out, out                        # first case: Dh = 4
 
 
+def test_embed_backward_not_summed_over_the_batch_fails_naming_the_sum(capsys):
+    passed, out = run(capsys, "embed_backward", lambda dtokens: (dtokens[:, :1], dtokens.sum(axis=0, keepdims=True)))
+    assert not passed
+    assert "FAIL embed_backward: dcls_token has shape (3, 1, 5), expected (1, 1, 5), the shape of cls_token" in out, out
+    assert "shared by all 3 images of the batch, so its gradient sums over axis 0" in out, out
+
+
+def test_embed_backward_with_a_mean_instead_of_a_sum_fails_naming_the_factor(capsys):
+    def embed_backward(dtokens):
+        return dtokens[:, :1].mean(axis=0, keepdims=True), dtokens.mean(axis=0, keepdims=True)
+    passed, out = run(capsys, "embed_backward", embed_backward)
+    assert not passed and "FAIL embed_backward: dcls_token and dpos_embed are wrong" in out, out
+    assert "it is 0.333333 times the right value" in out and "not a mean" in out, out   # first case: B = 3
+
+
+# --- forward exercises: each known near miss is named ---------------------------------------------
+def grid_of_patches(images, p):
+    """The answer key's patches as (B, grid rows, grid columns, C, p, p)."""
+    B, C, H, W = images.shape
+    return S.patchify(images, p).reshape(B, H // p, W // p, C, p, p)
+
+
+@pytest.mark.parametrize("name, fn, says", [
+    ("column order", lambda im, p: grid_of_patches(im, p).swapaxes(1, 2).reshape(S.patchify(im, p).shape),
+     "FAIL patchify: the patches are in column order"),
+    ("channels last", lambda im, p: grid_of_patches(im, p).transpose(0, 1, 2, 4, 5, 3).reshape(S.patchify(im, p).shape),
+     "FAIL patchify: each patch is flattened with its channels last, (p, p, C)"),
+    ("no transpose", lambda im, p: im.reshape(S.patchify(im, p).shape),
+     "FAIL patchify: the image was reshaped without a transpose"),
+    ("grid not flattened", lambda im, p: grid_of_patches(im, p).reshape(im.shape[0], im.shape[2] // p, im.shape[3] // p, -1),
+     "FAIL patchify: returned shape (2, 2, 3, 48), expected (2, 6, 48), that is patches (B, P, C*p*p)"),
+])
+def test_patchify_near_misses_are_named(name, fn, says, capsys):
+    passed, out = run(capsys, "patchify", fn)
+    assert not passed and says in out and "hint:" in out, out
+
+
+def test_patchify_that_changes_values_is_not_called_a_rearrangement(capsys):
+    passed, out = run(capsys, "patchify", lambda im, p: S.patchify(im, p) * 1.0000001)
+    assert not passed and "numbers that are not in its input" in out, out   # exact: 1e-7 off is caught
+
+
+def test_heads_interleaved_and_untransposed_splits_are_named(capsys):
+    def interleaved(x, h):
+        B, N, D = x.shape
+        return x.reshape(B, N, D // h, h).transpose(0, 3, 1, 2)       # the bug: (Dh, h), not (h, Dh)
+    passed, out = run(capsys, "split_heads", interleaved)
+    assert not passed and "FAIL split_heads: the heads are interleaved" in out, out
+    passed, out = run(capsys, "split_heads", lambda x, h: x.reshape(x.shape[0], h, x.shape[1], -1))
+    assert not passed and "without a transpose" in out, out
+
+
+def test_split_heads_with_the_last_two_axes_swapped_fails_on_shape(capsys):
+    passed, out = run(capsys, "split_heads", lambda x, h: S.split_heads(x, h).swapaxes(-1, -2))
+    assert not passed and "returned shape (2, 3, 4, 5), expected (2, 3, 5, 4)" in out, out
+    assert "the right axes in the wrong order" in out, out
+
+
+def test_merge_heads_without_a_transpose_is_named(capsys):
+    passed, out = run(capsys, "merge_heads", lambda x: x.reshape(x.shape[0], x.shape[2], -1))
+    assert not passed and "FAIL merge_heads: x was reshaped to (B, N, D) without a transpose" in out, out
+
+
+@pytest.mark.parametrize("scale, says", [
+    (lambda Dh: 1.0, "the scores are not scaled"),
+    (lambda Dh: 1 / Dh, "the scores are scaled by 1/Dh"),
+])
+def test_attention_forward_with_a_wrong_scale_is_named(scale, says, capsys):
+    def attention_forward(q, k, v):
+        return S.softmax_forward(q @ k.swapaxes(-1, -2) * scale(q.shape[-1])) @ v
+    passed, out = run(capsys, "attention_forward", attention_forward)
+    assert not passed and f"FAIL attention_forward: {says}" in out, out
+
+
+def test_attention_forward_with_softmax_over_the_queries_is_named(capsys):
+    def attention_forward(q, k, v):
+        scores = q @ k.swapaxes(-1, -2) / math.sqrt(q.shape[-1])
+        return S.softmax_forward(scores.swapaxes(-1, -2)).swapaxes(-1, -2) @ v
+    passed, out = run(capsys, "attention_forward", attention_forward)
+    assert not passed and "the softmax runs over the queries" in out, out
+
+
+def test_attention_forward_one_tenth_of_a_percent_off_fails_on_its_tolerance(capsys):
+    passed, out = run(capsys, "attention_forward", lambda q, k, v: S.attention_forward(q, k, v) * 1.001)
+    assert not passed and "wrong values: worst relative error 5.0e-04" in out and "allowed 1e-10" in out, out
+
+
+def test_interpolation_with_rows_and_columns_swapped_is_named(capsys):
+    def interpolate_pos_embed(pos_embed, new_grid):
+        out = S.interpolate_pos_embed(pos_embed, new_grid)
+        grid = out[0, 1:].reshape(new_grid, new_grid, -1).swapaxes(0, 1)   # the bug: the grid transposed
+        return np.concatenate([out[0, :1], grid.reshape(new_grid ** 2, -1)])[None]
+    passed, out = run(capsys, "interpolate_pos_embed", interpolate_pos_embed)
+    assert not passed and "FAIL interpolate_pos_embed: the grid's rows and columns are swapped" in out, out
+
+
+def test_interpolation_aligning_the_corners_is_named(capsys):
+    def interpolate_pos_embed(pos_embed, new_grid):
+        g, D = int(math.isqrt(pos_embed.shape[1] - 1)), pos_embed.shape[2]
+        c = np.arange(new_grid) * (g - 1) / (new_grid - 1)               # the bug: corners pinned
+        A = np.maximum(0, 1 - np.abs(c[:, None] - np.arange(g)[None]))   # (G, g) tent weights
+        grid = np.einsum("Ji,ijd,Kj->JKd", A, pos_embed[0, 1:].reshape(g, g, D), A)
+        return np.concatenate([pos_embed[0, :1], grid.reshape(-1, D)])[None]
+    passed, out = run(capsys, "interpolate_pos_embed", interpolate_pos_embed)
+    assert not passed and "the corners are aligned instead of the cells' centres" in out, out
+
+
+def test_interpolation_dropping_the_class_token_fails_naming_the_row(capsys):
+    passed, out = run(capsys, "interpolate_pos_embed", lambda pe, G: S.interpolate_pos_embed(pe, G)[:, 1:])
+    assert not passed and "returned shape (1, 64, 6), expected (1, 65, 6)" in out, out
+    assert "keep the class token's row" in out, out
+
+
+# --- the capstone -----------------------------------------------------------------------------------
+KEY = {name: getattr(S, name) for name in NEEDED}
+TINY = ViTConfig(image_size=8, patch_size=4, dim=8, depth=2, heads=2, mlp_dim=16)
+
+
+def capstone_gradcheck(functions):
+    """gradcheck of the capstone's tiny float64 ViT with its loss, on `functions`."""
+    model = random_point(your_vit(functions, TINY, dtype=np.float64))
+    images = np.random.default_rng(0).standard_normal((3, 1, 8, 8))
+    return gradcheck(WithLoss(model, YourCrossEntropy(functions)), images, (np.array([0, 2, 1]),), max_checks=10)
+
+
+def test_capstone_needs_nothing_more_with_the_answer_key():
+    assert missing(vars(S)) == []
+
+
+def test_capstone_names_the_functions_still_missing():
+    def patchify(images, p):
+        raise NotImplementedError
+    functions = {**KEY, "patchify": patchify, "gelu_backward": lambda x, dout: dout}
+    del functions["embed_backward"]
+    assert missing(functions) == [("patchify", "not written yet"), ("gelu_backward", "does not pass its check yet"),
+                                  ("embed_backward", "not defined")]
+
+
+def test_capstone_model_starts_from_the_packages_weights_and_computes_the_same_loss():
+    images = np.random.default_rng(0).standard_normal((4, 1, 8, 8))
+    labels = np.array([0, 1, 2, 3])
+    yours, package = your_vit(KEY, TINY, seed=3, dtype=np.float64), VisionTransformer(TINY, seed=3, dtype=np.float64)
+    assert all(np.array_equal(a, b) for (_, a, _), (_, b, _) in zip(yours.named_parameters(), package.named_parameters()))
+    mine = YourCrossEntropy(KEY).forward(yours.forward(images), labels)
+    assert abs(mine - SoftmaxCrossEntropy().forward(package.forward(images), labels)) < 1e-14
+
+
+def test_capstone_with_the_answer_key_passes_the_whole_model_gradient_check():
+    rows = capstone_gradcheck(KEY)
+    assert len(rows) == 1 + len(list(VisionTransformer(TINY).named_parameters()))
+    assert max_rel_error(rows) < 1e-6
+
+
+def test_capstone_with_a_wrong_layernorm_backward_fails_the_gradient_check():
+    def layernorm_backward(x, weight, dout, eps):
+        dx, dweight, dbias = S.layernorm_backward(x, weight, dout, eps)
+        rstd = 1 / np.sqrt(x.var(axis=-1, keepdims=True) + eps)
+        dxhat = dout * weight
+        return rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True)), dweight, dbias   # the bug: no variance term
+    rows = {r.name: r for r in capstone_gradcheck({**KEY, "layernorm_backward": layernorm_backward})}
+    assert rows["model.head.weight"].max_rel_error < 1e-6          # above the first LayerNorm's input: right
+    assert rows["model.blocks.0.attn.qkv.weight"].max_rel_error > 1e-2   # below it: wrong
+
+
+def test_capstone_refuses_a_function_that_changes_the_dtype():
+    model = your_vit({**KEY, "gelu_backward": lambda x, dout: S.gelu_backward(x, dout).astype(np.float64)}, TINY)
+    images = np.zeros((2, 1, 8, 8), dtype=np.float32)
+    loss = YourCrossEntropy(KEY)
+    loss.forward(model.forward(images), np.array([0, 1]))
+    with pytest.raises(TypeError, match="your gelu_backward returned float64 for float32 inputs"):
+        model.backward(loss.backward())
+
+
+def test_capstone_trains_like_the_package_within_float32_rounding():
+    # 40 AdamW steps on one batch of random digit-sized images (learned by heart), from the
+    # same seed: the package's model against the capstone's on the answer key
+    from numpyvit import AdamW
+    config = ViTConfig(image_size=28, patch_size=7, dim=16, depth=1, heads=2, mlp_dim=32)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, size=8)
+
+    def curve(model, loss):
+        opt, losses = AdamW(model, lr=1e-3), []
+        for _ in range(40):
+            model.zero_grad()
+            losses.append(loss.forward(model.forward(x), y))
+            model.backward(loss.backward())
+            opt.step()
+        return np.array(losses)
+    package = curve(VisionTransformer(config, seed=0), SoftmaxCrossEntropy())
+    yours = curve(your_vit(KEY, config, seed=0), YourCrossEntropy(KEY))
+    assert package[-1] < package[0] - 0.1                           # it did train
+    assert np.abs(yours - package).max() < 1e-4                     # float32 rounding: 1.2e-7 measured
+
+
 # --- what the learner's function does wrong is a FAIL, never an exception ------------------------
 def test_not_implemented_stub_fails_as_not_implemented_yet(capsys):
     def gelu_backward(x, dout):
@@ -254,7 +474,7 @@ def test_something_not_callable_fails(capsys):
 
 
 def test_unknown_exercise_name_is_the_callers_error_and_lists_the_names():
-    with pytest.raises(ValueError, match="unknown exercise name='gelu'; expected one of linear_backward, "):
+    with pytest.raises(ValueError, match="unknown exercise name='gelu'; expected one of patchify, "):
         check("gelu", S.gelu_backward)
 
 

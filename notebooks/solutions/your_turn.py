@@ -1,15 +1,65 @@
-"""Answer key for notebook 5, "Your turn": the six backward passes, written out.
+"""Answer key for notebook 5, "Your turn": five forward passes, seven backward passes.
 
 Try the exercises before reading this. Each function has the signature `check` expects
-(see numpyvit/exercises.py) and is checked by it in the test suite, which runs notebook 5
-with these in place of the stubs.
+(see numpyvit/exercises/) and is checked by it in the test suite, which runs notebook 5
+with these in place of the stubs, capstone included.
 
-Shape legend: B batch, N tokens, D width, h heads, Dh head width, K classes.
+Shape legend: B batch, C channels, H, W image height/width, p patch size, P patches,
+N = P + 1 tokens, D width, h heads, Dh head width, K classes, g and G grid sides.
 """
 import math
 
 import numpy as np
 
+
+# --- forward passes ------------------------------------------------------------------------------
+def patchify(images, p):
+    """images (B, C, H, W) -> patches (B, P, C*p*p), row by row over the grid, each in (C, p, p) order."""
+    B, C, H, W = images.shape
+    x = images.reshape(B, C, H // p, p, W // p, p)      # (B, C, grid row, i, grid column, j)
+    x = x.transpose(0, 2, 4, 1, 3, 5)                   # (B, grid row, grid column, C, i, j)
+    return x.reshape(B, (H // p) * (W // p), C * p * p)
+
+
+def interpolate_pos_embed(pos_embed, new_grid):
+    """(1, 1 + g*g, D) -> (1, 1 + G*G, D): the class row kept, the grid resized bilinearly."""
+    D = pos_embed.shape[-1]
+    g, G = int(round(math.sqrt(pos_embed.shape[1] - 1))), new_grid
+    # the new cells' centres in units of old cells: cell i of n is centred at (i + 0.5) / n of
+    # the image; clamped at the edges, where there is no second old centre to mix with
+    centres = np.clip((np.arange(G) + 0.5) * g / G - 0.5, 0, g - 1)
+    left = np.floor(centres).astype(int)
+    right = np.minimum(left + 1, g - 1)
+    w = centres - left                                  # the right neighbour's weight
+    A = np.zeros((G, g))                                # (G, g): new cell <- old cells, one axis
+    A[np.arange(G), left] += 1 - w
+    A[np.arange(G), right] += w
+    grid = pos_embed[0, 1:].reshape(g, g, D)            # (g, g, D), image rows first
+    grid = np.einsum("Ji,ijd->Jjd", A, grid)            # (G, g, D): the rows resized
+    grid = np.einsum("Kj,Jjd->JKd", A, grid)            # (G, G, D): then the columns
+    rows = np.concatenate([pos_embed[0, :1], grid.reshape(G * G, D)])
+    return rows[None]
+
+
+def split_heads(x, h):
+    """x (B, N, D) -> (B, h, N, Dh): head j gets channels j*Dh ... (j+1)*Dh - 1."""
+    B, N, D = x.shape
+    return x.reshape(B, N, h, D // h).transpose(0, 2, 1, 3)
+
+
+def attention_forward(q, k, v):
+    """softmax(q k^T / sqrt(Dh)) v over the keys;  q, k, v (B, h, N, Dh) -> out (B, h, N, Dh)."""
+    scores = q @ k.swapaxes(-1, -2) / math.sqrt(q.shape[-1])   # (B, h, N, N)
+    return softmax_forward(scores) @ v
+
+
+def merge_heads(x):
+    """x (B, h, N, Dh) -> (B, N, D): the inverse of split_heads."""
+    B, h, N, Dh = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, N, h * Dh)
+
+
+# --- backward passes -----------------------------------------------------------------------------
 
 def linear_backward(x, W, dout):
     """y = x W^T + b.  x (..., D_in), W (D_out, D_in), dout (..., D_out) -> (dx, dW, db)."""
@@ -105,3 +155,14 @@ def softmax_forward(scores):
     """softmax over the last axis, shifted by each row's max so exp cannot overflow."""
     e = np.exp(scores - scores.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def embed_backward(dtokens):
+    """tokens = concat(cls_token broadcast to the batch, patches) + pos_embed.
+
+    dtokens (B, N, D) -> (dcls_token (1, 1, D), dpos_embed (1, N, D)). Each parameter was
+    copied to every image of the batch, so each gets the sum of its copies' gradients.
+    """
+    dcls_token = dtokens[:, :1].sum(axis=0, keepdims=True)    # token 0 of every image
+    dpos_embed = dtokens.sum(axis=0, keepdims=True)           # every token of every image
+    return dcls_token, dpos_embed

@@ -1,35 +1,31 @@
-"""Write a layer's backward pass yourself, and check it against the package's own.
+"""The backward exercises: write a layer's backward pass yourself, checked against the package's.
 
-    from numpyvit.exercises import NAMES, check
-
-    def gelu_backward(x, dout):
-        ...                                  # your derivation
-    check("gelu_backward", gelu_backward)    # prints PASS or FAIL with a hint; returns True/False
-
-`check` calls your function on seeded random float64 inputs of several shapes and compares
-every gradient it returns twice: with the package's own backward pass (the reference), and
-with a numerical gradient, the central difference of the scalar L = sum(out * dout). It
-never raises because of your function: an exception inside it, a missing `return`, a wrong
-number of results, a wrong shape or dtype and wrong values are all reported as FAIL, with
-what is wrong and a hint. The exercises and their fixed signatures:
+`check` (numpyvit.exercises) calls your function on seeded random float64 inputs of several
+shapes and compares every gradient it returns twice: with the package's own backward pass
+(the reference), and with a numerical gradient, the central difference of the scalar
+L = sum(out * dout). The exercises and their fixed signatures, in the notebook's order:
 
     linear_backward(x, W, dout) -> (dx, dW, db)      y = x W^T + b;  x (..., D_in), W (D_out, D_in)
-    softmax_backward(att, datt) -> dscores            att = softmax(scores) over the last axis
     cross_entropy_backward(logits, labels) -> dlogits mean loss over the batch, no smoothing
+    softmax_backward(att, datt) -> dscores            att = softmax(scores) over the last axis
     layernorm_backward(x, weight, dout, eps) -> (dx, dweight, dbias)   over the last axis
     gelu_backward(x, dout) -> dx                      the tanh form numpyvit's GELU uses
     attention_backward(q, k, v, dout) -> (dq, dk, dv) out = softmax(q k^T * Dh^-0.5) v
+    embed_backward(dtokens) -> (dcls_token, dpos_embed)
+        tokens = concat(cls_token broadcast to the batch, patches) + pos_embed:
+        cls_token (1, 1, D), patches (B, P, D), pos_embed (1, N, D), dtokens (B, N, D)
 
-Shape legend: B batch, N tokens, D width, h heads, Dh head width, K classes.
+Shape legend: B batch, P patches, N = P + 1 tokens, D width, h heads, Dh head width, K classes.
 """
 import numpy as np
 
-from .gradcheck import numerical_gradient
-from .layers.activations import GELU
-from .layers.attention import softmax, softmax_backward
-from .layers.linear import Linear
-from .layers.loss import SoftmaxCrossEntropy
-from .layers.norm import LayerNorm
+from ..gradcheck import numerical_gradient
+from ..layers.activations import GELU
+from ..layers.attention import softmax, softmax_backward
+from ..layers.linear import Linear
+from ..layers.loss import SoftmaxCrossEntropy
+from ..layers.norm import LayerNorm
+from .common import call, describe, factor_hint, relative_error
 
 # --- how close is close enough -------------------------------------------------------------
 # Every comparison is entry by entry, with the relative error |a - r| / max(|a| + |r|, floor)
@@ -58,18 +54,13 @@ NUM_FLOOR = 1e-4
 NUM_STEP = 1e-3
 
 
-def relative_error(a, b, floor):
-    """Entry-wise |a - b| / max(|a| + |b|, floor), same shape as a and b."""
-    return np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), floor)
-
-
 # --- the exercises -------------------------------------------------------------------------
-class Exercise:
-    """One exercise: how to draw its inputs, the package's forward and backward for them, and
-    how a learner's function is called.
+class BackwardExercise:
+    """One backward exercise: how to draw its inputs, the package's forward and backward for
+    them, and how a learner's function is called; `run(fn)` checks fn.
 
     args:      the learner's argument names, in order; each is a key of a case's inputs, or
-               'dout' / 'datt' (a random upstream gradient shaped like the output)
+               one of UPSTREAM (a random upstream gradient shaped like the output)
     grads:     the names of the gradients the learner returns, in order
     wrt:       for each gradient, the input it differentiates (its shape is the expected one)
     cases:     rng -> list of input dicts (several shapes)
@@ -82,6 +73,10 @@ class Exercise:
         self.name, self.args, self.grads, self.wrt = name, args, grads, wrt
         self.cases, self.forward, self.reference = cases, forward, reference
         self.reference_name, self.hints = reference_name, hints
+
+    def run(self, fn):
+        """(passed, lines): the verdict, a one-line summary, then indented details and hints."""
+        return _run(self, fn)
 
 
 def _linear(inputs):
@@ -205,11 +200,35 @@ def _attention_reference(inputs, dout):
     return dq, dk, dv
 
 
+def _embed_cases(rng):
+    # B > 1, so a gradient not summed over the batch has the wrong shape or value; P != D
+    cases = []
+    for B, P, D in ((3, 4, 5), (2, 9, 6)):
+        cases.append({"cls_token": rng.standard_normal((1, 1, D)),    # (1, 1, D)
+                      "patches": rng.standard_normal((B, P, D)),      # (B, P, D)
+                      "pos_embed": rng.standard_normal((1, P + 1, D))})  # (1, N, D)
+    return cases
+
+
+def _embed_forward(inputs):
+    # VisionTransformer.embed after the patch embedding: the class token broadcast to every
+    # image and prepended, then the position embedding broadcast over the batch and added
+    patches = inputs["patches"]
+    B, P, D = patches.shape
+    cls = np.broadcast_to(inputs["cls_token"], (B, 1, D))            # (B, 1, D)
+    return np.concatenate([cls, patches], axis=1) + inputs["pos_embed"]   # (B, N, D)
+
+
+def _embed_reference(inputs, dout):
+    # the last lines of VisionTransformer.backward, which are not a function of their own
+    return dout[:, :1].sum(axis=0, keepdims=True), dout.sum(axis=0, keepdims=True)
+
+
 _SUM_OVER_ROWS = ("is shared by every row of x (every sample and every token), so its gradient sums "
                   "over all of them")
 
 EXERCISES = {ex.name: ex for ex in (
-    Exercise(
+    BackwardExercise(
         "linear_backward", args=("x", "W", "dout"), grads=("dx", "dW", "db"), wrt=("x", "W", "b"),
         cases=_linear_cases, forward=lambda inputs: _linear(inputs).forward(inputs["x"]),
         reference=_linear_reference, reference_name="Linear.backward",
@@ -218,20 +237,20 @@ EXERCISES = {ex.name: ex for ex in (
                "dW": f"W {_SUM_OVER_ROWS}: flatten x and dout to 2-D rows first; dW has W's shape "
                      "(D_out, D_in)",
                "db": f"b {_SUM_OVER_ROWS}: sum dout over every axis but the last"}),
-    Exercise(
+    BackwardExercise(
+        "cross_entropy_backward", args=("logits", "labels"), grads=("dlogits",), wrt=("logits",),
+        cases=_cross_entropy_cases, forward=_cross_entropy_forward,
+        reference=_cross_entropy_reference, reference_name="SoftmaxCrossEntropy.backward",
+        hints={"dlogits": "write one sample's loss as -z_y + log sum_k exp(z_k) and differentiate; the "
+                          "loss is the mean over the batch, so each sample's share carries 1/B"}),
+    BackwardExercise(
         "softmax_backward", args=("att", "datt"), grads=("dscores",), wrt=("scores",),
         cases=_softmax_cases, forward=lambda inputs: softmax(inputs["scores"]),
         reference=lambda inputs, dout: (softmax_backward(softmax(inputs["scores"]), dout),),
         reference_name="numpyvit.layers.attention.softmax_backward",
         hints={"dscores": "every a_i depends on every score s_j of its row, through the normalising "
                           "sum: the Jacobian is diag(a) - a a^T, not diag(a)"}),
-    Exercise(
-        "cross_entropy_backward", args=("logits", "labels"), grads=("dlogits",), wrt=("logits",),
-        cases=_cross_entropy_cases, forward=_cross_entropy_forward,
-        reference=_cross_entropy_reference, reference_name="SoftmaxCrossEntropy.backward",
-        hints={"dlogits": "write one sample's loss as -z_y + log sum_k exp(z_k) and differentiate; the "
-                          "loss is the mean over the batch, so each sample's share carries 1/B"}),
-    Exercise(
+    BackwardExercise(
         "layernorm_backward", args=("x", "weight", "dout", "eps"), grads=("dx", "dweight", "dbias"),
         wrt=("x", "weight", "bias"), cases=_layernorm_cases,
         forward=lambda inputs: _layernorm(inputs).forward(inputs["x"]),
@@ -241,13 +260,13 @@ EXERCISES = {ex.name: ex for ex in (
                "dweight": "weight multiplies xhat in every row (every sample and token): sum dout * xhat "
                           "over every axis but the last",
                "dbias": "bias is added to every row: sum dout over every axis but the last"}),
-    Exercise(
+    BackwardExercise(
         "gelu_backward", args=("x", "dout"), grads=("dx",), wrt=("x",), cases=_gelu_cases,
         forward=lambda inputs: GELU(dtype=np.float64).forward(inputs["x"]),
         reference=_gelu_reference, reference_name="GELU.backward",
         hints={"dx": "the tanh form 0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2/pi), not the "
                      "exact erf form: product rule, then d tanh(u)/du = 1 - tanh(u)^2; multiply by dout"}),
-    Exercise(
+    BackwardExercise(
         "attention_backward", args=("q", "k", "v", "dout"), grads=("dq", "dk", "dv"), wrt=("q", "k", "v"),
         cases=_attention_cases, forward=_attention_forward, reference=_attention_reference,
         reference_name="the core of Attention.backward",
@@ -256,14 +275,22 @@ EXERCISES = {ex.name: ex for ex in (
                "dk": "scores = Dh^-0.5 q k^T: the scale is on the path to k too; dR = P^T dC for C = P R, "
                      "transposing only the last two axes (batch and heads come along)",
                "dv": "out = att v: dR = P^T dC for C = P R, transposing only the last two axes"}),
+    BackwardExercise(
+        "embed_backward", args=("dtokens",), grads=("dcls_token", "dpos_embed"),
+        wrt=("cls_token", "pos_embed"), cases=_embed_cases, forward=_embed_forward,
+        reference=_embed_reference, reference_name="VisionTransformer.backward",
+        hints={"dcls_token": "one class token is copied to every image, and it becomes token 0 of "
+                             "each: its gradient is token 0's gradient, summed over the batch",
+               "dpos_embed": "one position embedding is added to every image: its gradient sums "
+                             "dtokens over the batch (all N rows, the class token's too), not a mean"}),
 )}
 
-# The exercises, in the order the notebook poses them.
+# The backward exercises, in the order the notebook poses them.
 NAMES = tuple(EXERCISES)
 
 
 # --- running a learner's function ----------------------------------------------------------
-UPSTREAM = ("dout", "datt")   # the argument names of the upstream gradient
+UPSTREAM = ("dout", "datt", "dtokens")   # the argument names of the upstream gradient
 
 
 def _argument(arg, inputs, dout):
@@ -274,24 +301,6 @@ def _argument(arg, inputs, dout):
     if arg == "att":
         return softmax(inputs["scores"])
     return inputs[arg]
-
-
-def _describe(ex, inputs, dout):
-    """'x (2, 5, 3), W (4, 3), dout (2, 5, 4)': the arguments of one call."""
-    parts = []
-    for arg in ex.args:
-        value = _argument(arg, inputs, dout)
-        parts.append(f"{arg} {value.shape}" if isinstance(value, np.ndarray) else f"{arg}={value!r}")
-    return ", ".join(parts)
-
-
-def _call(ex, fn, inputs, dout):
-    """Call fn on copies of the case's arguments (so an in-place edit cannot spoil the check)."""
-    args = []
-    for arg in ex.args:
-        value = _argument(arg, inputs, dout)
-        args.append(value.copy() if isinstance(value, np.ndarray) else value)
-    return fn(*args)
 
 
 def _items(ex, result, inputs):
@@ -316,8 +325,8 @@ def _items(ex, result, inputs):
         if not isinstance(item, np.ndarray):
             return None, f"{grad} is a {type(item).__name__}, expected a NumPy array of shape {shape}"
         if item.shape != shape:
-            transposed = " (transposed?)" if len(shape) > 1 and item.shape == shape[::-1] else ""
-            return None, f"{grad} has shape {item.shape}, expected {shape}, the shape of {key}{transposed}"
+            return None, (f"{grad} has shape {item.shape}, expected {shape}, the shape of "
+                          f"{key}{_shape_hint(item.shape, shape)}")
         if item.dtype != np.float64:
             return None, (f"{grad} has dtype {item.dtype}, expected float64, the inputs' dtype "
                           f"(a gradient keeps its input's dtype)")
@@ -326,23 +335,14 @@ def _items(ex, result, inputs):
     return items, None
 
 
-def _factor_hint(a, r):
-    """'it is 2 times the right value' when a is a constant multiple c != 1 of r, else ''.
-    c is the least-squares fit <a, r> / <r, r>; a missing 1/B or Dh^-0.5 shows up this way."""
-    c = float(np.sum(a * r) / max(float(np.sum(r * r)), 1e-300))
-    if abs(c - 1) < 1e-6 or np.max(relative_error(a, c * r, REF_FLOOR)) > REF_TOL:
-        return ""
-    if abs(c + 1) < 1e-6:
-        return "it has the wrong sign"
-    return f"it is {c:.6g} times the right value: a constant factor is missing or extra"
-
-
-def _innermost_function(error):
-    """The name of the function whose code raised `error` (the last frame of its traceback)."""
-    tb = error.__traceback__
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb.tb_frame.f_code.co_name
+def _shape_hint(got, shape):
+    """A guess at why a gradient has the wrong shape, or ''."""
+    if len(shape) > 1 and got == shape[::-1]:
+        return " (transposed?)"
+    if len(got) == len(shape) and shape[0] == 1 and got[0] > 1 and got[1:] == shape[1:]:
+        return (f" (one gradient per image: the parameter is shared by all {got[0]} images of the "
+                f"batch, so its gradient sums over axis 0; keepdims=True keeps the 1)")
+    return ""
 
 
 def _run(ex, fn):
@@ -356,22 +356,11 @@ def _run(ex, fn):
         out = ex.forward(inputs)
         # a random upstream gradient, unless the output is the scalar loss itself (L = loss)
         dout = rng.standard_normal(np.shape(out)) if set(UPSTREAM) & set(ex.args) else None
-        where = f"  on case {c} of {len(cases)}: {_describe(ex, inputs, dout)}"
-        try:
-            result = _call(ex, fn, inputs, dout)
-        except NotImplementedError as e:
-            raised_in = _innermost_function(e)
-            if raised_in != getattr(fn, "__name__", raised_in):
-                # e.g. attention_backward calling a softmax_backward stub
-                return False, [f"not implemented yet: it calls {raised_in}, which raises "
-                               f"NotImplementedError. Write {raised_in} first, run its cell, then "
-                               f"run this check again."]
-            return False, ["not implemented yet. This FAIL is expected until you write the function: "
-                           "fill it in, run its cell, then run this check again."]
-        except Exception as e:                   # the learner's bug, reported, never raised
-            return False, [f"raised {type(e).__name__}: {e}", where,
-                           "  hint: call your function on arrays of these shapes and print the shape "
-                           "of everything it computes"]
+        args = [_argument(arg, inputs, dout) for arg in ex.args]
+        where = f"  on case {c} of {len(cases)}: {describe(ex.args, args)}"
+        result, problem = call(fn, args, where)
+        if problem:
+            return False, problem
         try:
             items, problem = _items(ex, result, inputs)
         except Exception as e:                   # an exotic result that does not even compare
@@ -399,7 +388,7 @@ def _run(ex, fn):
                                f"the numerical gradient (allowed {NUM_TOL:.0e}); "
                                f"{grad}[{', '.join(map(str, index))}] is "
                                f"{a[index]:.6g}, expected {r[index]:.6g}")
-                factor = _factor_hint(a, r)
+                factor = factor_hint(a, r, REF_TOL, REF_FLOOR)
                 details.append(f"  hint for {grad}: {factor + '; ' if factor else ''}{ex.hints[grad]}")
         if wrong:
             right = [g for g in ex.grads if g not in wrong]
@@ -410,16 +399,3 @@ def _run(ex, fn):
     return True, [f"{', '.join(ex.grads)} {verb} {ex.reference_name} (worst relative error "
                   f"{worst_ref:.1e}) and the numerical gradient ({worst_num:.1e}) on {len(cases)} "
                   f"random cases"]
-
-
-def check(name, fn):
-    """Check a learner's backward function `fn` for the exercise `name` (one of NAMES).
-
-    Prints 'PASS name: ...' or 'FAIL name: ...' with what is wrong and a hint, and returns
-    True or False. Never raises because of `fn`; an unknown `name` raises ValueError.
-    """
-    if name not in EXERCISES:
-        raise ValueError(f"unknown exercise name={name!r}; expected one of {', '.join(NAMES)}")
-    passed, lines = _run(EXERCISES[name], fn)
-    print(f"{'PASS' if passed else 'FAIL'} {name}: " + "\n".join(lines))
-    return passed
