@@ -117,12 +117,13 @@ def test_forward_references_are_the_package_layers_own_layout():
 def test_attention_reference_matches_the_numerical_gradient():
     # the attention reference is assembled from softmax/softmax_backward rather than taken from
     # the Attention class, so it gets its own numerical check
-    from numpyvit.exercises.backward import _attention_forward, _attention_reference
+    from numpyvit.exercises.backward import _attention_reference
+    from numpyvit.exercises.forward import attention
     rng = np.random.default_rng(3)
     inputs = {name: rng.standard_normal((2, 2, 3, 4)) for name in ("q", "k", "v")}
     dout = rng.standard_normal((2, 2, 3, 4))
     for key, analytic in zip(("q", "k", "v"), _attention_reference(inputs, dout)):
-        numeric = numerical_gradient(lambda: float(np.sum(_attention_forward(inputs) * dout)),
+        numeric = numerical_gradient(lambda: float(np.sum(attention(inputs) * dout)),
                                      inputs[key]).reshape(analytic.shape)
         assert relative_error(analytic, numeric, 1e-4).max() < 1e-8, key
 

@@ -26,6 +26,7 @@ from ..layers.linear import Linear
 from ..layers.loss import SoftmaxCrossEntropy
 from ..layers.norm import LayerNorm
 from .common import call, describe, factor_hint, relative_error
+from .forward import attention
 
 # --- how close is close enough -------------------------------------------------------------
 # Every comparison is entry by entry, with the relative error |a - r| / max(|a| + |r|, floor)
@@ -178,13 +179,6 @@ def _attention_cases(rng):
     return cases
 
 
-def _attention_forward(inputs):
-    q, k, v = inputs["q"], inputs["k"], inputs["v"]
-    scale = q.shape[-1] ** -0.5
-    att = softmax(scale * (q @ k.swapaxes(-1, -2)))                # (B, h, N, N)
-    return att @ v                                                  # (B, h, N, Dh)
-
-
 def _attention_reference(inputs, dout):
     # The core of Attention.backward, which the class does not expose on its own (it is fused
     # with the qkv and proj layers): the same steps, on the package's softmax and
@@ -268,7 +262,7 @@ EXERCISES = {ex.name: ex for ex in (
                      "exact erf form: product rule, then d tanh(u)/du = 1 - tanh(u)^2; multiply by dout"}),
     BackwardExercise(
         "attention_backward", args=("q", "k", "v", "dout"), grads=("dq", "dk", "dv"), wrt=("q", "k", "v"),
-        cases=_attention_cases, forward=_attention_forward, reference=_attention_reference,
+        cases=_attention_cases, forward=attention, reference=_attention_reference,
         reference_name="the core of Attention.backward",
         hints={"dq": "scores = Dh^-0.5 q k^T: the scale is on the path to q; then the softmax's backward, "
                      "then dP = dC R^T for C = P R",

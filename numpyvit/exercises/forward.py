@@ -131,14 +131,10 @@ def _with_class_row(inputs, grid):
 
 def _corner_weights(g, G):
     """Linear interpolation that pins the corner cells' centres to each other, the mistake of
-    measuring positions in cell indices (align_corners=True in PyTorch's terms)."""
-    centres = np.arange(G) * (g - 1) / max(G - 1, 1)
-    left = np.minimum(np.floor(centres).astype(int), g - 1)
-    right = np.minimum(left + 1, g - 1)
-    A = np.zeros((G, g))
-    A[np.arange(G), left] += 1 - (centres - left)
-    A[np.arange(G), right] += centres - left
-    return A
+    measuring positions in cell indices (align_corners=True in PyTorch's terms): each new
+    centre c takes weight 1 - |c - i| from every old cell i within 1 of it."""
+    centres = np.arange(G) * (g - 1) / max(G - 1, 1)                 # (G,), in old cell units
+    return np.maximum(0, 1 - np.abs(centres[:, None] - np.arange(g)[None]))   # (G, g)
 
 
 def _nearest_weights(g, G):
@@ -196,9 +192,10 @@ def _attention_cases(rng):
             for shape in ((2, 3, 5, 4), (1, 2, 6, 8))]
 
 
-def _attention(inputs, scale=None, axis=-1):
+def attention(inputs, scale=None, axis=-1):
     """softmax(q k^T * scale) v, as Attention.forward computes it (scale Dh^-0.5 on q, then the
-    package's softmax over the keys); another scale or axis gives a near miss."""
+    package's softmax over the keys); another scale or axis gives a near miss. The backward
+    exercise's forward pass too."""
     q, k, v = inputs["q"], inputs["k"], inputs["v"]
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     scores = (q * scale) @ k.swapaxes(-1, -2)                       # (B, h, N, N)
@@ -265,17 +262,17 @@ EXERCISES = {ex.name: ex for ex in (
         shape_hint=_heads_shape_hint),
     ForwardExercise(
         "attention_forward", args=("q", "k", "v"), output="out (B, h, N, Dh)", cases=_attention_cases,
-        reference=_attention, reference_name="Attention.forward's core", exact=False,
+        reference=attention, reference_name="Attention.forward's core", exact=False,
         mistakes=[
             ("the scores are not scaled",
-             lambda i: _attention(i, scale=1.0), "divide the scores by sqrt(Dh), Dh = q.shape[-1]"),
+             lambda i: attention(i, scale=1.0), "divide the scores by sqrt(Dh), Dh = q.shape[-1]"),
             ("the scores are scaled by 1/Dh",
-             lambda i: _attention(i, scale=1 / i["q"].shape[-1]), "the scale is 1/sqrt(Dh), a square root"),
+             lambda i: attention(i, scale=1 / i["q"].shape[-1]), "the scale is 1/sqrt(Dh), a square root"),
             ("the scores are scaled by the full width's 1/sqrt(h*Dh)",
-             lambda i: _attention(i, scale=(i["q"].shape[1] * i["q"].shape[-1]) ** -0.5),
+             lambda i: attention(i, scale=(i["q"].shape[1] * i["q"].shape[-1]) ** -0.5),
              "each head is its own attention: the scale uses the head width Dh = q.shape[-1]"),
             ("the softmax runs over the queries (axis -2)",
-             lambda i: _attention(i, axis=-2),
+             lambda i: attention(i, axis=-2),
              "each query's weights over the keys sum to 1: softmax over the last axis of the scores"),
         ],
         hint="scores (B, h, N, N) = q k^T / sqrt(Dh), transposing only k's last two axes; softmax "
