@@ -219,6 +219,13 @@ def test_embed_backward_with_a_mean_instead_of_a_sum_fails_naming_the_factor(cap
     assert "it is 0.333333 times the right value" in out and "not a mean" in out, out   # first case: B = 3
 
 
+def test_embed_backward_leaving_out_the_class_tokens_row_fails_naming_it(capsys):
+    passed, out = run(capsys, "embed_backward",
+                      lambda d: (d[:, :1].sum(axis=0, keepdims=True), d[:, 1:].sum(axis=0, keepdims=True)))
+    assert not passed and "dpos_embed has shape (1, 4, 5), expected (1, 5, 5)" in out, out
+    assert "one token short: the class token's row" in out, out
+
+
 # --- forward exercises: each known near miss is named ---------------------------------------------
 def grid_of_patches(images, p):
     """The answer key's patches as (B, grid rows, grid columns, C, p, p)."""

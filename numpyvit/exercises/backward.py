@@ -336,6 +336,8 @@ def _shape_hint(got, shape):
     if len(got) == len(shape) and shape[0] == 1 and got[0] > 1 and got[1:] == shape[1:]:
         return (f" (one gradient per image: the parameter is shared by all {got[0]} images of the "
                 f"batch, so its gradient sums over axis 0; keepdims=True keeps the 1)")
+    if len(got) == len(shape) == 3 and got[1] == shape[1] - 1:
+        return " (one token short: the class token's row is part of it, and has a gradient too)"
     return ""
 
 
