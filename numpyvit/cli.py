@@ -136,7 +136,11 @@ def build_parser():
     p.add_argument("--out", default=None, help="folder for the plots (default: the checkpoint's folder)")
     _add_workers_flag(p)
 
-    p = sub.add_parser("predict", help="classify photos of digits or garments (PNG/JPEG)")
+    p = sub.add_parser("predict", help="classify photos of digits or garments (PNG/JPEG)",
+                       description="Classify each IMAGE: one line apiece, its three likeliest classes. "
+                                   "An image that cannot be read or shows no digit is named with the "
+                                   "reason, the others are still classified, and the exit status is 2 "
+                                   "if any failed.")
     p.add_argument("checkpoint")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     _add_dataset_flag(p, "what the images show")

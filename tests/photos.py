@@ -2,7 +2,9 @@
 
 pen_digit draws a digit as pen strokes on a blank canvas, the way someone draws on the page;
 photograph puts any light-on-dark digit on paper as a phone would see it: dark or light ink,
-grey paper with a lighting gradient, sensor noise, off-centre, rotated, any size, JPEG.
+grey paper with a lighting gradient, sensor noise, off-centre, rotated, any size, JPEG;
+cropped_photograph photographs a digit cropped to its ink, the frame a user draws closely
+around it.
 """
 import io
 
@@ -84,6 +86,24 @@ def photograph(digit, rng, shape=(240, 320), height=120, centre=(0.5, 0.5), angl
         Image.fromarray(img).save(buf, format="JPEG", quality=jpeg)
         img = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
     return img
+
+
+def crop_to_ink(digit):
+    """A light-on-dark digit (h, w) cut down to the bounding box of its lit pixels."""
+    d = np.asarray(digit)
+    rows, cols = np.flatnonzero(d.any(axis=1)), np.flatnonzero(d.any(axis=0))
+    return d[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+def cropped_photograph(digit, rng, height, **photo):
+    """A light-on-dark digit photographed (photograph's keywords) in a frame cropped to its ink:
+    the photo is the digit's bounding box scaled to `height` px, with no margin at all.
+    Returns (photo (height, w) uint8, the fraction of the frame that the ink covers at half
+    strength or more)."""
+    crop = crop_to_ink(digit)
+    h, w = crop.shape
+    shape = (height, max(1, round(w * height / h)))
+    return photograph(crop, rng, shape=shape, height=height, **photo), float(np.mean(crop >= 128))
 
 
 def random_photograph(digit, rng):

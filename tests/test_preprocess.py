@@ -2,7 +2,7 @@
 synthetic photographs (tests/photos.py), and the errors for images that hold no digit."""
 import numpy as np
 import pytest
-from photos import pen_digit, photograph
+from photos import cropped_photograph, pen_digit, photograph
 
 from numpyvit.app.preprocess import ImageError, preprocess_digit, read_image
 from numpyvit.cli import main
@@ -134,6 +134,79 @@ def test_a_model_reads_photographs_as_it_reads_the_drawings(pen_model):
     assert agree >= 0.9, f"predictions agree on {agree:.0%} of the photographs"
 
 
+# --- a digit cropped to its ink: the paper can be the smaller part of the frame -------------
+CROPPED = {   # name: photograph() arguments for a frame cut down to the digit's bounding box
+    "white paper": dict(paper=(245, 250), ink=20, noise=2),
+    "grey paper, lighting gradient": dict(paper=(150, 200), ink=40, noise=6),
+    "JPEG quality 70": dict(paper=(160, 200), ink=40, noise=6, jpeg=70),
+}
+CROP_HEIGHTS = (28, 60, 150, 300)     # the cropped photo's height in pixels
+
+
+def shifted_correlation(a, b):
+    """The best correlation of two (28, 28) digits over shifts of up to one pixel each way:
+    the centring moves a digit by whole pixels, so one digit read twice can land a pixel apart."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return max(np.corrcoef(np.roll(a, (dy, dx), axis=(0, 1)).ravel(), b.ravel())[0, 1]
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+@pytest.fixture(scope="module")
+def mnist_like(drawings):
+    """The drawings prepared as MNIST digits: 20 px, anti-aliased strokes, as MNIST's are."""
+    return {k: preprocess_digit(d) for k, d in drawings.items()}
+
+
+@pytest.mark.parametrize("name", list(CROPPED))
+def test_a_digit_cropped_to_its_ink_is_found_and_reads_as_it_does_with_a_margin(name, mnist_like):
+    """The frame is the digit's bounding box, dark ink on paper: the ink covers 30-50% of it,
+    so the paper's level is not the image's median. The digit must come out as the same
+    digit photographed with MNIST's margin does. (Not the upright 1: cropped, its stroke is
+    the frame's whole right side, and the border no longer tells paper from ink.)"""
+    rng = np.random.default_rng(2)
+    covered = []
+    for label, digit in mnist_like.items():
+        if label == 1:
+            continue
+        with_margin = preprocess_digit(255 - digit)
+        for height in CROP_HEIGHTS:
+            photo, ink = cropped_photograph(digit, rng, height, **CROPPED[name])
+            covered.append(ink)
+            seen = preprocess_digit(photo)
+            assert_mnist_geometry(seen)
+            r = shifted_correlation(seen, with_margin)
+            assert r > 0.8, f"a {label} cropped to {height} px reads unlike the same digit with a margin (r={r:.2f})"
+    assert min(covered) >= 0.25 and np.mean(covered) >= 0.35      # the premise: the ink fills the frame
+
+
+def test_a_thick_marker_digit_cropped_to_its_ink_is_found():
+    """A marker's strokes cover up to three quarters of a tight frame: more ink than paper."""
+    rng = np.random.default_rng(4)
+    covered = []
+    for label in range(10):
+        drawing = pen_digit(label, rng, width=60)                 # a 280 px canvas, a 60 px marker
+        with_margin = preprocess_digit(drawing)
+        for height in (60, 150, 300):
+            photo, ink = cropped_photograph(drawing, rng, height, **CROPPED["grey paper, lighting gradient"])
+            covered.append(ink)
+            seen = preprocess_digit(photo)
+            assert_mnist_geometry(seen)
+            r = shifted_correlation(seen, with_margin)
+            assert r > 0.8, f"a marker {label} cropped to {height} px reads unlike its drawing (r={r:.2f})"
+    assert max(covered) > 0.6 and np.mean(covered) > 0.5
+
+
+def test_a_model_reads_cropped_digits_as_it_reads_them_with_a_margin(pen_model, mnist_like):
+    rng = np.random.default_rng(8)
+    labels = np.array([k for k in (0, 2, 3, 4, 5, 6, 7, 8, 9) for _ in CROPPED])     # not the upright 1
+    with_margin = [255 - mnist_like[int(k)] for k in labels]
+    cropped = [cropped_photograph(mnist_like[int(k)], rng, CROP_HEIGHTS[i % len(CROP_HEIGHTS)],
+                                  **CROPPED[list(CROPPED)[i % len(CROPPED)]])[0] for i, k in enumerate(labels)]
+    assert np.mean(predict(pen_model, with_margin) == labels) >= 0.9
+    agree = np.mean(predict(pen_model, cropped) == predict(pen_model, with_margin))
+    assert agree >= 0.9, f"predictions agree on {agree:.0%} of the cropped digits"
+
+
 @pytest.mark.parametrize("image,message", [
     (np.zeros((50, 50), np.uint8), "no ink"),
     (np.full((50, 50), 0.7), "no ink"),
@@ -154,6 +227,41 @@ def test_a_blank_photo_with_a_lighting_gradient_has_no_ink():
     page = np.clip(120 + 80 * rr + rng.normal(0, 4, (200, 300)), 0, 255).astype(np.uint8)
     with pytest.raises(ImageError, match="no ink"):
         preprocess_digit(page)
+
+
+def jpeg_round_trip(image, quality):
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_a_page_that_varies_by_a_grey_level_or_two_has_no_ink(seed):
+    """Half a grey level of noise through a JPEG: the pixels take 3 values, most of the paper
+    one of them, so its spread (MAD) is 0. The paper's noise is taken as at least one grey
+    level, and a difference of 2 is not ink. (The median of the whole image took both seeds'
+    pages for ink.)"""
+    rng = np.random.default_rng(seed)
+    page = jpeg_round_trip(np.rint(200 + rng.normal(0, 0.5, (120, 160))).astype(np.uint8), 80)
+    assert page.max() - page.min() == 2
+    for image in (page, page / 255.0):                           # the same page on either scale
+        with pytest.raises(ImageError, match="no ink"):
+            preprocess_digit(image)
+
+
+def test_a_blank_page_with_a_vignette_has_no_ink():
+    """The corners 40 grey levels darker than the centre: not a plane, so the fit leaves a bowl
+    that Otsu cuts in two. The bowl's halves change slowly, by far less than 4 times the
+    paper's spread; pixel-to-pixel differences, which see only the sensor noise, would call
+    the bright centre ink."""
+    rng = np.random.default_rng(6)
+    rr, cc = np.mgrid[0:240, 0:320]
+    r2 = ((rr - 120) / 240) ** 2 + ((cc - 160) / 320) ** 2                 # (240, 320)
+    page = np.clip(np.rint(200 - 40 * r2 / r2.max() + rng.normal(0, 3, (240, 320))), 0, 255)
+    with pytest.raises(ImageError, match="no ink"):
+        preprocess_digit(page.astype(np.uint8))
 
 
 def test_read_image_lays_transparency_on_contrasting_paper(tmp_path):

@@ -25,7 +25,8 @@ MNIST_SIZE = 28      # MNIST's frame ...
 MNIST_BOX = 20       # ... and the longer side of the ink's bounding box inside it
 WORK_SIZE = 256      # larger images are first box-averaged down to this longer side: the digit
                      # ends up 20 px anyway, and averaging removes most sensor/JPEG noise
-MIN_CONTRAST = 4.0   # ink must stand this many noise standard deviations above the paper
+MIN_CONTRAST = 4.0   # ink must stand this many noise standard deviations above the paper (a
+                     # blank page's two Otsu halves stand about 1.5 apart, a smooth shadow's mostly under 3)
 
 
 class ImageError(UsageError, ValueError):
@@ -69,12 +70,12 @@ def preprocess_digit(image, size=MNIST_SIZE):
     """
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 4:
         raise ValueError(f"preprocess_digit: size={size!r}, expected an integer >= 4 (MNIST: 28)")
-    x = _as_grey(image)
+    x, grey_level = _as_grey(image)
     x = _shrink(x, WORK_SIZE)                                     # (H', W') float64, 0..1
     ink = _ink_light(x)                                           # ink light, background dark
     if ink.shape[0] >= 64 and ink.shape[1] >= 64:                 # big enough to spare detail
         ink = _box_blur3(ink)                                     # noise down by ~3x
-    level, mask = _separate_ink(ink)                              # ink 0..1, background exactly 0
+    level, mask = _separate_ink(ink, grey_level)                  # ink 0..1, background exactly 0
     mask = _drop_specks(mask)
     if not mask.any():
         raise ImageError("the image has no ink: nothing stands out from the background")
@@ -138,12 +139,17 @@ def preprocess_garment(image, size=MNIST_SIZE):
 
 # --- the steps ----------------------------------------------------------------------------
 def _as_grey(image):
-    """Validate and rescale to float64 0..1 (min -> 0, max -> 1): (H, W)."""
+    """Validate and rescale to float64 0..1 (min -> 0, max -> 1): ((H, W), grey_level).
+
+    grey_level is one step of an 8-bit image in the rescaled units: 1/255 of the scale the
+    pixels are on (0..255, or 0..1 when no pixel is above 1, as _on_unit_scale reads them).
+    """
     x = _pixels(image)
     lo, hi = x.min(), x.max()
     if hi == lo:
         raise ImageError(f"the image has no ink: every pixel is {lo:g}")
-    return (x - lo) / (hi - lo)
+    grey_level = (1.0 if hi > 1.0 else 1.0 / 255) / (hi - lo)
+    return (x - lo) / (hi - lo), grey_level
 
 
 def _on_unit_scale(image):
@@ -215,15 +221,19 @@ def _otsu(values, bins=256):
     return edges[np.argmax(between) + 1]
 
 
-def _separate_ink(x):
+def _separate_ink(x, grey_level):
     """Split x (ink light) into ink and paper: (level (H, W) in 0..1, ink mask (H, W) bool).
 
     1. Otsu's threshold gives a first guess of the paper pixels.
     2. A plane a + b*row + c*col fitted to them is the paper's brightness, so a light
        gradient across a photo (one corner in shadow) is removed, not taken for ink.
-    3. Otsu again on what is left: ink is above the cut.
-    An image whose would-be ink stands less than MIN_CONTRAST noise deviations above the
-    paper is noise alone (a blank page): no ink.
+    3. Otsu again on what is left: ink is above the cut, paper below.
+    4. The paper's level and noise are read from the paper pixels, however few: a digit
+       cropped to its edges may leave the paper less than half of the image.
+    An image whose ink (its median pixel) stands less than MIN_CONTRAST noise deviations, and
+    MIN_CONTRAST grey levels (grey_level: one step of 8 bits), above the paper is noise
+    alone: no ink. On a blank page Otsu cuts one spread of noise in two, and the halves'
+    medians stand about 1.5 deviations apart.
     """
     H, W = x.shape
     rr, cc = np.mgrid[0:H, 0:W]
@@ -235,13 +245,17 @@ def _separate_ink(x):
     mask = residual > cut
     if not mask.any() or mask.all():
         return np.zeros_like(x), np.zeros_like(mask)
-    # The paper is most of the image, so the median and the median absolute deviation of all
-    # pixels are the paper's level and noise, whatever the ink does (robust to it).
-    centre = np.median(residual)
-    noise = 1.4826 * np.median(np.abs(residual - centre))         # a Gaussian's std, from the MAD
-    top = np.percentile(residual[mask], 99)                       # the ink's full strength
-    if top - centre <= MIN_CONTRAST * noise or top <= centre:
+    paper = residual[~mask]                                       # (n_paper,)
+    centre = np.median(paper)                                     # the paper's level
+    # Noise from the paper on the far side of its median from the ink: the strokes' soft
+    # edges that fall below the cut lie on the near side and would widen a two-sided spread.
+    # For a Gaussian the median of a one-sided deviation is 0.674 std, as the MAD's is.
+    below = centre - paper[paper < centre]
+    noise = 1.4826 * np.median(below) if below.size else 0.0
+    noise = max(noise, grey_level)            # a flat, quantised page has a MAD of 0
+    if np.median(residual[mask]) - centre <= MIN_CONTRAST * noise:
         return np.zeros_like(x), np.zeros_like(mask)
+    top = np.percentile(residual[mask], 99)                       # the ink's full strength, > centre
     # Ink contrast stretched: the paper's level -> 0, the ink's strongest 1% -> 1. Ink pixels
     # keep at least (cut - paper) / (top - paper) > 0, so a faint edge is not lost in rounding.
     level = np.clip((residual - centre) / (top - centre), 0.0, 1.0)
