@@ -199,6 +199,8 @@ def _ink_light(x):
     The border is mostly paper, so the border's median is the paper's brightness. The ink is
     whichever extreme lies farther from it: paper noise spreads both ways by about the same
     amount, ink only one way. (A 3 x 3 blur first, so one hot pixel cannot decide.)
+    A digit cropped to its ink still leaves most of the border paper, unless a stroke runs
+    along the frame: an upright 1 cut to its stroke can come out with paper and ink swapped.
     """
     paper = np.median(_border_pixels(x, max(1, min(x.shape) // 20)))   # a strip 5% of the side
     smooth = _box_blur3(x)
