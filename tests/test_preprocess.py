@@ -315,3 +315,22 @@ def test_predict_classifies_every_image_it_can_read_and_names_each_it_cannot(tmp
     assert len(lines) == 2 and "blank.png" in lines[0] and "no ink" in lines[0]
     assert "missing.png" in lines[1] and "does not exist" in lines[1]
     assert all(line.startswith("numpyvit predict: error: ") for line in lines)
+
+
+def test_predict_reads_a_cropped_photo_and_reports_every_failure_when_none_can_be_read(tmp_path, capsys, mnist_like):
+    from PIL import Image
+    from numpyvit.training.checkpoint import save_checkpoint
+    ckpt = save_checkpoint(tmp_path / "m.npz", VisionTransformer(ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32)))
+    photo, _ = cropped_photograph(mnist_like[3], np.random.default_rng(0), 150, **CROPPED["white paper"])
+    Image.fromarray(photo).save(tmp_path / "three.png")
+    assert main(["predict", str(ckpt), str(tmp_path / "three.png")]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'three.png'}: ")
+    Image.fromarray(np.full((40, 40), 200, np.uint8)).save(tmp_path / "blank.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    files = [str(tmp_path / n) for n in ("blank.png", "notes.png", "gone.png")]
+    assert main(["predict", str(ckpt), *files]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert [next(n for n in ("blank", "notes", "gone") if n in line) for line in lines] == ["blank", "notes", "gone"]
+    assert "no ink" in lines[0] and "cannot read image" in lines[1] and "does not exist" in lines[2]
