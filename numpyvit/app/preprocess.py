@@ -61,8 +61,10 @@ def read_image(path):
 def preprocess_digit(image, size=MNIST_SIZE):
     """One digit image -> an MNIST-like (size, size) uint8 digit: light ink on 0, centred.
 
-    image: (H, W) greyscale, any numeric dtype and scale (uint8 0..255, float 0..1, ...):
-        only relative brightness matters. Light-on-dark and dark-on-light are both fine.
+    image: (H, W) greyscale, any numeric dtype, on the scale 0..255 or (no pixel above 1)
+        0..1: only relative brightness matters, except that ink must differ from the paper
+        by 4 grey levels (4/255 of the scale) or more. Light-on-dark and dark-on-light are
+        both fine; the paper may be less than half of the image (a digit cropped to its ink).
     Returns (size, size) uint8; the ink's bounding box has its longer side 20 px (for size
     28; 20/28 of size otherwise) and its centre of mass within half a pixel of the centre
     (size - 1) / 2, unless keeping the whole digit in the frame forbids it.
