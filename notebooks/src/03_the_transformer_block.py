@@ -15,6 +15,9 @@ Notebook 2 took attention (MSA) apart. This one looks at the rest: LayerNorm (LN
 GELU activation, the MLP, and the residual connections (the "$+ z$") that hold them
 together, by watching what each does to the activations of real digits.
 
+Terms used here, in English and Chinese: [the glossary](../docs/glossary.md).
+"""),
+md(r"""
 **What you will learn**
 
 - what LayerNorm computes and what it does to the distribution of each token;
@@ -24,7 +27,8 @@ together, by watching what each does to the activations of real digits.
 - how the pre-norm residual block is wired, why it starts out close to the identity, and
   what happens to the tokens without the residual connections.
 
-**Shape legend:** `B` batch, `N` tokens, `D` embedding width, `M` MLP width, `h` heads.
+**Notation:** `B` batch, `P` patches, `N = P + 1` tokens (the class token is token 0,
+patch $i$ is token $i + 1$), `D` embedding width, `M` MLP width, `h` heads.
 """),
 code(SETUP),
 code(r"""
@@ -38,7 +42,7 @@ md(r"""
 
 As in notebooks 1 and 2, the first block's input is the class token and the patch
 embeddings plus the position embedding. We take 64 test digits through an untrained ViT
-($D = 64$, MLP width $M = 128$).
+($N = 17$ tokens, $D = 64$, MLP width $M = 128$).
 """),
 code(r"""
 x_train, y_train, x_test, y_test = load_mnist()
@@ -58,10 +62,35 @@ $$\mu = \frac1D \sum_{c} x_c,\qquad \sigma^2 = \frac1D \sum_c (x_c - \mu)^2,\qqu
 with a learned gain $\gamma$ (`weight`, starting at 1) and shift $\beta$ (`bias`, starting
 at 0), both of shape $(D,)$. Unlike BatchNorm it never mixes tokens or images, so it
 behaves the same in training and at test time, for any batch size.
-
-Our tokens arrive with very different sizes: a blank patch's token is just its position
-embedding (tiny), while a patch full of ink has a larger embedding. After LayerNorm every
-token has mean 0 and standard deviation 1.
+"""),
+md(r"""
+Our tokens arrive with different sizes. A blank patch is 49 pixels at the background value
+$-0.42$, so every blank patch has the same embedding: a blank token is that one fixed vector
+plus its position embedding. The class token starts near zero, so it is little more than
+its position embedding. A patch with ink has its own, often larger, embedding. The sizes,
+as standard deviations over the 64 channels:
+"""),
+code(r"""
+pixels = model.patch_embed.patchify.forward(x)   # (B, P, 49)
+blank = pixels.std(axis=-1) == 0                 # (B, P): patches with no ink at all
+pos = model.params["pos_embed"][0]               # (N, D)
+blank_vector = model.patch_embed.forward(np.full((1, 1, 28, 28), x.min(), np.float32))[0, 0]
+stds = z0.std(axis=-1)                           # (B, N): one per token
+print(f"{blank.sum()} blank patches of {blank.size}; background value {x.min():.2f}")
+print(f"the blank patches' embedding: std {blank_vector.std():.3f}; position embeddings: "
+      f"std {pos.std(axis=-1).min():.3f} to {pos.std(axis=-1).max():.3f}")
+print(f"tokens: class {stds[:, 0].min():.3f}, blank {stds[:, 1:][blank].min():.3f} to "
+      f"{stds[:, 1:][blank].max():.3f}, with ink {stds[:, 1:][~blank].min():.3f} to "
+      f"{stds[:, 1:][~blank].max():.3f}")
+"""),
+code(r"""
+b, i = np.nonzero(blank)                                     # image and patch of every blank patch
+assert np.allclose(z0[b, 1 + i], blank_vector + pos[1 + i], atol=1e-6)   # one vector + its position
+assert np.allclose(z0[:, 0], pos[0], atol=1e-5)             # the class token: its position, nearly
+assert 0.05 < blank_vector.std() < 0.065 and pos.std(axis=-1).max() < 0.025
+"""),
+md(r"""
+After LayerNorm every token has mean 0 and standard deviation 1:
 """),
 code(r"""
 ln = LayerNorm(64)
@@ -84,17 +113,26 @@ for ax in axes:
     ax.set_yticks([])
 """),
 md(r"""
-The widths of the tokens vary by a factor of about 20 before (left: the lone bar near 0.02
-is the 64 class tokens, the tall spike near 0.06 the many blank patches, which differ only
-by their position embedding); after, every token lives on the same scale (right). One consequence: LayerNorm's output does not change if a
-token is scaled or shifted as a whole (apart from the tiny $\epsilon$ under the square
-root), so the attention and MLP that read it cannot see a
-token's overall size, only its *pattern* across channels.
+The tokens' widths vary by a factor of about 17 before (left: the lone bar near 0.02 is
+the 64 class tokens, the tall spike near 0.06 the many blank patches, one fixed vector
+plus their position); after, every token lives on the same scale (right).
+"""),
+code(r"""
+widths = z0.std(axis=-1)                          # (B, N)
+print(f"widest token / narrowest: {widths.max() / widths.min():.1f}")
+assert 15 < widths.max() / widths.min() < 20      # "about 17"
+assert np.allclose(y.std(axis=-1), 1, atol=2e-3) and np.allclose(y.mean(axis=-1), 0, atol=1e-6)   # std 0.999 to 1: epsilon
+"""),
+md(r"""
+One consequence: LayerNorm's output does not change if a token is scaled or shifted as a
+whole (apart from the tiny $\epsilon$ under the square root), so the attention and MLP that
+read it cannot see a token's overall size, only its *pattern* across channels.
 """),
 code(r"""
 token = z0[:1, 6:7]                               # one token (an inky patch), (1, 1, D)
 diff = np.abs(ln.forward(3 * token + 1) - ln.forward(token)).max()
 print(f"largest change of LN(token) when the token becomes 3 * token + 1: {diff:.1e}")
+assert diff < 1e-4                                # float32 rounding and epsilon, nothing more
 """),
 md(r"""
 ## GELU
@@ -102,21 +140,30 @@ md(r"""
 The MLP's non-linearity is the Gaussian Error Linear Unit (Hendrycks & Gimpel 2016),
 $\operatorname{GELU}(x) = x\,\Phi(x)$ with $\Phi$ the standard normal's distribution
 function: the input times the probability that a standard normal variable is below it.
-Like BERT, GPT-2 and timm's ViT we use its tanh approximation:
+Like BERT, GPT-2 and the original JAX ViT, numpyvit uses by default its tanh approximation
+(`ViTConfig(act="gelu_tanh")`, the layer `GELU`):
 
 $$\operatorname{GELU}(x) \approx \tfrac12 x\left(1 + \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\right)\right).$$
 
-It is close to ReLU for large $|x|$ but smooth, and it lets small negative values through
-(its minimum is about $-0.17$ at $x \approx -0.75$). Its slope is non-zero for negative
-inputs, so a unit that is "off" still receives gradient, where ReLU's would be exactly 0.
-The slope below comes straight from `GELU.backward` with an upstream gradient of ones.
+timm's ViT uses the exact form $x\,\Phi(x)$ with the error function; numpyvit has it too, as
+`ViTConfig(act="gelu")` (the layer `GELUErf`). How far apart the two are is exercise 2.
+"""),
+md(r"""
+GELU is close to ReLU for large $|x|$ but smooth, and it lets small negative values through
+(its minimum is about $-0.17$ at $x \approx -0.75$). Its slope is zero only at that
+minimum: negative below it, positive above. So a unit that is "off" still receives
+gradient, where ReLU's would be exactly 0. The slope below comes straight from
+`GELU.backward` with an upstream gradient of ones.
 """),
 code(r"""
 xs = np.linspace(-4, 4, 401)
 gelu = GELU(dtype=np.float64)
 ys = gelu.forward(xs)
 slope = gelu.backward(np.ones_like(xs))          # d GELU / dx at every point
-print(f"minimum {ys.min():.3f} at x = {xs[ys.argmin()]:.2f}")
+print(f"minimum {ys.min():.3f} at x = {xs[ys.argmin()]:.2f}; "
+      f"slope at x = -2: {slope[xs.searchsorted(-2)]:.3f} (ReLU's: 0)")
+assert abs(ys.min() + 0.17) < 0.005 and abs(xs[ys.argmin()] + 0.75) < 0.03
+assert np.all(slope[xs < -0.8] < 0) and np.all(slope[xs > -0.7] > 0)
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 2.8), layout="constrained")
 axes[0].plot(xs, np.maximum(xs, 0), "--", color="gray", label="ReLU")
@@ -144,12 +191,13 @@ print(f"fc1 {mlp.fc1.params['weight'].shape}, fc2 {mlp.fc2.params['weight'].shap
 full = mlp.forward(y).copy()                       # (64, 17, 64): all tokens at once
 alone = mlp.forward(y[:, 7:8])                     # (64, 1, 64): token 7 by itself
 print("MLP(token 7 alone) == MLP(all tokens)[:, 7]:", np.allclose(alone[:, 0], full[:, 7], atol=1e-6))
+assert np.allclose(alone[:, 0], full[:, 7], atol=1e-6)
 """),
 md(r"""
 What does GELU do to the distribution flowing through the MLP? At initialisation, with
-weights of standard deviation 0.02 (timm's choice), `fc1`'s outputs are small, about
-$\pm 0.15$, and there GELU is nearly the straight line $x/2$: the untrained MLP is almost
-linear. For a weight scale that keeps the variance ($1/\sqrt{D}$, the "LeCun" scale), the
+weights of standard deviation 0.02 (timm's choice), `fc1`'s outputs are small (standard
+deviation about 0.13), and there GELU is close to the straight line $x/2$: its output's
+standard deviation is half its input's. The untrained MLP is almost linear. For a weight scale that keeps the variance ($1/\sqrt{D}$, the "LeCun" scale), the
 pre-activations have standard deviation about 1 and GELU's shape shows: the negative half is
 squashed into $[-0.17, 0]$ while the positive half passes.
 """),
@@ -157,14 +205,23 @@ code(r"""
 lecun = Mlp(64, 128, rng=np.random.default_rng(1))
 lecun.fc1.params["weight"][...] = rng.standard_normal((128, 64)) / np.sqrt(64)   # std 1/sqrt(D)
 
-fig, axes = plt.subplots(1, 2, figsize=(9, 2.8), layout="constrained")
-for ax, m, name in ((axes[0], mlp, "timm init (std 0.02)"), (axes[1], lecun, "LeCun scale (std 1/sqrt(D))")):
+hidden = {}                                        # name -> (fc1 output, after GELU)
+for m, name in ((mlp, "timm init (std 0.02)"), (lecun, "LeCun scale (std 1/sqrt(D))")):
     pre = m.fc1.forward(y)                         # (64, 17, 128): the hidden layer before GELU
-    post = m.act.forward(pre)                      # after GELU
+    hidden[name] = pre, m.act.forward(pre).copy()  # after GELU
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 2.8), layout="constrained")
+for ax, (name, (pre, post)) in zip(axes, hidden.items()):
     bins = np.linspace(pre.min(), pre.max(), 80)
     ax.hist(pre.ravel(), bins=bins, alpha=0.6, label=f"fc1 output (std {pre.std():.2f})")
     ax.hist(post.ravel(), bins=bins, alpha=0.6, label=f"after GELU (std {post.std():.2f})")
     ax.set_title(name); ax.set_yticks([]); ax.legend(fontsize=8)
+"""),
+code(r"""
+(pre, post), (pre_l, post_l) = hidden.values()
+assert 0.1 < pre.std() < 0.16 and 0.45 < post.std() / pre.std() < 0.55   # small, and halved
+assert abs(pre_l.std() - 1) < 0.1 and post_l.min() >= -0.171         # negative half squashed
+assert np.allclose(post_l[pre_l > 3], pre_l[pre_l > 3], atol=0.01)    # large positives pass
 """),
 md(r"""
 ## The pre-norm residual block
@@ -191,7 +248,8 @@ arrangement of the ViT (and GPT-2). The original Transformer normalised after th
 $x = \operatorname{LN}(x + f(x))$ ("post-norm"), which puts a LayerNorm on the main path
 in every layer and makes deep stacks harder to train without a careful learning-rate
 warm-up (Xiong et al. 2020).
-
+"""),
+md(r"""
 Follow one block's activations for our 64 digits. Each histogram is one intermediate
 tensor of the first block, with its standard deviation:
 """),
@@ -214,6 +272,13 @@ for ax, (name, a) in zip(axes.flat, stages.items()):
     ax.set_yticks([])
 print("the last stage matches Block.forward:", np.allclose(stages["stream out"], blk.forward(z0), atol=1e-6))
 """),
+code(r"""
+sd = {name: a.std() for name, a in stages.items()}
+assert np.allclose(stages["stream out"], blk.forward(z0), atol=1e-6)
+assert abs(sd["norm1(z0)"] - 1) < 1e-3 and abs(sd["norm2(...)"] - 1) < 1e-3
+assert max(sd["attn branch"], sd["mlp branch (fc2)"]) < 0.02 < 0.1 < sd["stream in: z0"]   # ~0.01 vs 0.12
+assert abs(sd["stream out"] / sd["stream in: z0"] - 1) < 0.02        # the stream hardly changes
+"""),
 md(r"""
 Reading the grid row by row:
 
@@ -222,8 +287,10 @@ Reading the grid row by row:
   about 0.01) next to the stream (0.12): at initialisation each block adds almost
   nothing, so **the whole network starts out close to the identity map** plus a classifier. Training grows the
   branches only as far as they help.
-- The stream's histogram hardly changes from `stream in` to `stream out`.
-
+- The stream's histogram hardly changes from `stream in` to `stream out` (its standard
+  deviation by 1%).
+"""),
+md(r"""
 ## What the residual connections are for
 
 Why keep the stream at all; why not simply $x \leftarrow \operatorname{MLP}(\operatorname{LN}(\operatorname{MSA}(\operatorname{LN}(x))))$?
@@ -256,7 +323,8 @@ for blk in deep.blocks:
     without_res = blk.mlp.forward(blk.norm2.forward(without_res))
     spreads["with residuals (the ViT)"].append(spread(with_res))
     spreads["without residuals"].append(spread(without_res))
-
+"""),
+code(r"""
 fig, ax = plt.subplots(figsize=(5.5, 2.8), layout="constrained")
 for name, values in spreads.items():
     ax.plot(range(13), values, "o-", ms=3, label=name)
@@ -264,7 +332,7 @@ ax.set_xlabel("blocks applied"); ax.set_ylabel("token spread")
 ax.set_xticks(range(13)); ax.legend(); ax.grid(alpha=0.3)
 for name, values in spreads.items():
     print(f"{name:>24}: spread {values[0]:.3f} at the input, {values[1]:.4f} after 1 block, "
-          f"{values[-1]:.4f} after 12")
+          f"{values[2]:.2g} after 2, {values[-1]:.4f} after 12")
 """),
 md(r"""
 Without residuals, one block is enough to make the tokens of an image nearly identical,
@@ -272,7 +340,14 @@ and after two they are identical to float precision: every trace of which patch 
 is gone before training even starts (the effect is analysed by Dong et al. 2021, "Attention
 is not all you need: pure attention loses rank doubly exponentially with depth"). With
 residuals the tokens keep their identity through all 12 blocks.
-
+"""),
+code(r"""
+kept, lost = spreads["with residuals (the ViT)"], spreads["without residuals"]
+assert lost[1] < 0.05 * lost[0]                     # one block: nearly identical tokens
+assert max(lost[2:]) < 1e-5                         # from two on: identical up to float32 rounding
+assert min(kept) > 0.9 * kept[0]                    # with residuals, all 12 blocks keep them apart
+"""),
+md(r"""
 This is a measurement *at initialisation*, and it rests on attention being close to uniform
 there. How close? The entropy of an attention row, $-\sum_j a_j \ln a_j$, is $\ln N$ for
 uniform weights and 0 for a row that picks one token:
@@ -293,7 +368,8 @@ replaces each token by (nearly) the same average. A trained attention layer is f
 uniform (notebook 7), so how fast a trained stack without residuals would lose its tokens is
 a different question; what the residual connections guarantee is that the untrained stack,
 where training has to start, does not.
-
+"""),
+md(r"""
 The same holds for gradients. The derivative of $x + f(x)$ is $1 + f'(x)$, so the backward
 pass sends the incoming gradient straight through, and adds the branch's contribution to
 it. Here is `Block.backward`; notebook 4 derives the pieces:
@@ -302,13 +378,22 @@ code(r"""
 print(inspect.getsource(Block.backward))
 """),
 md(r"""
+> **What to remember**
+> - LayerNorm rescales each token on its own to mean 0 and standard deviation 1 (then $\gamma$, $\beta$): the branches see a token's pattern, not its size.
+> - The MLP, $D \to M \to D$ with GELU, works on every token separately; only attention mixes tokens.
+> - GELU is a smooth ReLU with a small negative dip; numpyvit uses the tanh form by default, timm the exact erf form.
+> - Pre-norm residual block: $z' = z + \operatorname{MSA}(\operatorname{LN}(z))$, $z_\text{out} = z' + \operatorname{MLP}(\operatorname{LN}(z'))$; the stream is only added to.
+> - At initialisation each block is close to the identity; without the "$+ z$" the tokens of an image collapse into one within two blocks.
+"""),
+md(r"""
 ## Exercises
 
 1. Count the parameters of one block by hand for $D = 64$, $M = 128$ (two LayerNorms,
    `qkv`, `proj`, `fc1`, `fc2`, with their biases) and check with
    `Block(64, 4, 128, rng=0).num_parameters()`. What fraction is the MLP?
 2. The exact GELU is $x\,\Phi(x) = \tfrac12 x\,(1 + \operatorname{erf}(x/\sqrt2))$. How far
-   is numpyvit's tanh approximation from it on $[-5, 5]$? (`math.erf` works on one number.)
+   is numpyvit's tanh approximation from it on $[-5, 5]$? (`math.erf` works on one number;
+   `GELUErf` is the exact form as a layer.)
 3. LayerNorm's output cannot see a token's overall size (see above). So where does that
    information go? Show that a block's output *does* change when one token is scaled.
 """),
