@@ -197,9 +197,10 @@ md(r"""
 What does GELU do to the distribution flowing through the MLP? At initialisation, with
 weights of standard deviation 0.02 (timm's choice), `fc1`'s outputs are small (standard
 deviation about 0.13), and there GELU is close to the straight line $x/2$: its output's
-standard deviation is half its input's. The untrained MLP is almost linear. For a weight scale that keeps the variance ($1/\sqrt{D}$, the "LeCun" scale), the
-pre-activations have standard deviation about 1 and GELU's shape shows: the negative half is
-squashed into $[-0.17, 0]$ while the positive half passes.
+standard deviation is half its input's. The untrained MLP is almost linear. For a weight
+scale that keeps the variance ($1/\sqrt{D}$, the "LeCun" scale), the pre-activations have
+standard deviation about 1 and GELU's shape shows: the negative half is squashed into
+$[-0.17, 0]$ while the positive half passes.
 """),
 code(r"""
 lecun = Mlp(64, 128, rng=np.random.default_rng(1))
@@ -285,8 +286,8 @@ Reading the grid row by row:
 - The two normalised tensors (blue) have standard deviation 1, whatever the stream's.
 - Both branch outputs, `attn branch` and `mlp branch (fc2)`, are tiny (standard deviation
   about 0.01) next to the stream (0.12): at initialisation each block adds almost
-  nothing, so **the whole network starts out close to the identity map** plus a classifier. Training grows the
-  branches only as far as they help.
+  nothing, so **the whole network starts out close to the identity map** plus a
+  classifier. Training grows the branches only as far as they help.
 - The stream's histogram hardly changes from `stream in` to `stream out` (its standard
   deviation by 1%).
 """),
