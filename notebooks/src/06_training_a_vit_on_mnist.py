@@ -24,7 +24,7 @@ md(r"""
 Intel Xeon (2 cores). Your run on another CPU will differ in the last digits. Each
 statement about the trained model is checked by `finding()`: on the committed run it must
 hold, on yours it prints `holds` or `does not hold for this model` with the numbers, and the
-notebook goes on. Every finding also held on two reruns with seeds 1 and 2 (97.2% each),
+notebook goes on. Every finding also held on two reruns of this recipe with seeds 1 and 2,
 which set the tolerances; which layer's attention ends sharpest did not, so it is not claimed.
 
 `FULL_RECIPE = True` below trains the 30-epoch recipe instead (ten times longer, about
