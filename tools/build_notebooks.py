@@ -34,6 +34,7 @@ NOTEBOOKS = [
     "06_training_a_vit_on_mnist",
     "07_what_did_the_vit_learn",
     "08_testing_the_papers_claims",
+    "09_the_papers_missing_pieces",
 ]
 
 # The first code cell of every notebook: inline PNG figures at a moderate resolution (the
