@@ -2,7 +2,7 @@
 
 The execution test runs every notebook headless in a copy of notebooks/ (so neither the
 committed .ipynb files nor notebook 6's saved model are touched) with NUMPYVIT_FAST=1, which
-shrinks the training in notebooks 6 and 7 to a smoke run. It needs nbclient and a
+shrinks the training in notebooks 2, 6 and 7 to a smoke run. It needs nbclient and a
 `python3` Jupyter kernel (ipykernel).
 """
 import json
