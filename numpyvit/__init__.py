@@ -3,7 +3,7 @@
 The package in parts (tests/test_architecture.py keeps their import rules):
 
     layers/       the building blocks, forward and backward        (numpy)
-    models/       the ViT and a ResNet baseline, built from layers
+    models/       the ViT and a ResNet baseline, built from layers; a ViT at a higher resolution
     data/         MNIST's and Fashion-MNIST's files, normalisation, subsets, augmentation
     parallel/     each batch split across the CPU cores (DataParallel)
     training/     optimisers, checkpoints, the training loop
@@ -11,7 +11,8 @@ The package in parts (tests/test_architecture.py keeps their import rules):
     experiments/  runs that test the paper's claims
     app/          the draw-a-digit page and the preprocessing of user images (digits, garments)
     cli.py        `python -m numpyvit ...`: the one place that ties them together
-    files.py, blas.py, errors.py, gradcheck.py, exercises.py: small helpers below them all
+    exercises/    notebook 5's exercises and their checks, and the capstone ViT on a learner's code
+    files.py, blas.py, errors.py, gradcheck.py: small helpers below them all
 
 Every name below is importable from `numpyvit` itself. Importing it needs numpy alone:
 matplotlib, tqdm, Pillow and threadpoolctl are imported where they are used.
