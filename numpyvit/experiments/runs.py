@@ -29,14 +29,16 @@ def total_steps(cfg, n_train):
     return schedule(cfg.train_subset or n_train, cfg)[1]
 
 
-def run_or_resume(net, cfg, data, run_dir, state=None, progress=True, log=print, same_config=None):
+def run_or_resume(net, cfg, data, run_dir, state=None, progress=True, log=print, same_config=None, start=None):
     """Bring one run of `net` to the end of `cfg`; returns its RunState.
 
     The first call (state=None) picks the run up from its folder: a finished run is read back,
     an interrupted one resumed, an empty folder started. Later calls pass the state the last
     one returned and continue in memory. same_config(stored, wanted) decides whether a
     folder's stored TrainConfig dict is the run asked for (default: equal dicts); the
-    data-scale experiment relaxes it to let a run be continued for more epochs.
+    data-scale experiment relaxes it to let a run be continued for more epochs. start: a
+    checkpoint dict (load_checkpoint's) the run begins from when its folder holds none yet, as
+    a cool-down begins from another run's best block.
     """
     model = getattr(net, "model", net)
     resume = None
@@ -51,6 +53,8 @@ def run_or_resume(net, cfg, data, run_dir, state=None, progress=True, log=print,
                       and type(model.config).from_dict(resume["config"]).to_dict() == model.config.to_dict())
         if not ok or not same_model:
             raise ConfigError(f"{run_dir} holds a run with another config; move it away or use another --out")
+    elif state is None and start is not None:
+        resume = start
     before = len(state.metrics) if state else len(resume["train"]["metrics"]) if resume else 0
     t0 = time.perf_counter()
     state = train(net, cfg, data, run_dir, resume=resume, state=state, progress=progress, log=lambda s: None)
