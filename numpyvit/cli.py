@@ -446,12 +446,13 @@ def _experiment_attention_distance(args, data, out):
 
 def _experiment_rollout(args, data, out):
     from .experiments.rollout import rollout_experiment
-    from .insight.plots import plot_deletion_curves, plot_rollout_controls
+    from .insight.plots import plot_deletion_controls, plot_deletion_curves, plot_rollout_controls
     checkpoints = [c.strip() for c in (args.checkpoints or "runs/default,runs/attention-distance/p4-none").split(",")
                    if c.strip()]
     result, details = rollout_experiment(data, checkpoints, out, images=args.images or (100 if args.quick else 5000),
                                          dataset=args.dataset)
     _save(plot_deletion_curves(result["models"]), out / "deletion_curves.png")
+    _save(plot_deletion_controls(result["models"]), out / "deletion_controls.png")
     for m, (maps, controls) in zip(result["models"], details):
         _save(plot_rollout_controls(data[2][:8], maps[:8], controls["template"], data[3][:8],
                                     title=f"patch {m['patch']}: rollout against its template"),

@@ -171,3 +171,95 @@ def test_a_folder_on_another_split_is_refused(tmp_path):
     split.write_text(json.dumps({**record, "validation_sha256": "0" * 64}))
     with pytest.raises(ValueError, match="holds a run on another split"):
         dv.data_scale_validation(_data(), tmp_path, **kw)
+
+
+# --- deletion controls -------------------------------------------------------------------------
+from numpyvit.insight import analysis as an
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Synthetic digits (raw, background 0), their ink per patch-7 patch and which patches hold ink."""
+    x, y = synthetic_digits(60, seed=3)
+    ink = an.ink_per_patch(x, 7)
+    return x, y, ink, ink > an.INK_LEVEL
+
+
+def test_inked_deletion_never_blanks_a_blank_patch(digits):
+    x, _, ink, inked = digits
+    assert (~inked).any() and inked.any()                   # both kinds of patch are there to choose from
+    scores = np.random.default_rng(0).random(ink.shape)     # a map that likes blank patches as much as inked
+    for order in ("high", "low", "random"):
+        for fraction in (0.25, 0.5, 1.0):
+            mask = an.inked_deletion_masks(scores, inked, fraction, order, rng=np.random.default_rng(1))
+            assert not (mask & ~inked).any()
+            assert mask.sum(axis=1).tolist() == np.rint(fraction * inked.sum(axis=1)).astype(int).tolist()
+    # 'low' among inked patches takes the least-inked of them, not the blank ones
+    mask = an.inked_deletion_masks(ink, inked, 0.25, "low")
+    assert (ink[mask] > an.INK_LEVEL).all()
+
+
+def test_a_control_that_blanks_blank_patches_is_caught(digits):
+    _, _, ink, inked = digits
+    ranking = an.deletion_ranking(ink, "low")               # today's ranking over all patches: blank ones first
+    k = 4
+    planted = np.zeros_like(inked)
+    np.put_along_axis(planted, ranking[:, :k], True, axis=1)
+    with pytest.raises(ValueError, match="patches without ink .* among those to blank"):
+        an.check_only_inked(planted, inked)
+    an.check_only_inked(planted & inked, inked)             # the same without its blank patches passes
+
+
+def _ink_removed(raw, factors, patch_size):
+    """Share of each image's ink that dim_patches(factors) removed, measured on the pixels."""
+    before = raw.astype(np.float64)[:, None]
+    after = an.dim_patches(before, factors, patch_size, 0.0)
+    return 1 - after.sum(axis=(1, 2, 3)) / before.sum(axis=(1, 2, 3))
+
+
+def test_equal_ink_deletion_removes_the_stated_share_of_ink(digits):
+    x, _, ink, _ = digits
+    rng = np.random.default_rng(0)
+    for order, scores in (("high", ink), ("low", ink), ("random", ink), ("high", rng.random(ink.shape))):
+        ranking = an.deletion_ranking(scores, order, rng=rng)
+        for share in (0.0, 0.1, 0.3, 0.5, 0.75, 1.0):
+            factors = an.equal_ink_factors(ink, ranking, share)
+            assert ((0 <= factors) & (factors <= 1)).all()
+            assert np.abs(_ink_removed(x, factors, 7) - share).max() < 1e-6, (order, share)
+    # negative: whole patches only (the partial one rounded up) overshoot the share, and the check sees it
+    factors = np.ceil(an.equal_ink_factors(ink, an.deletion_ranking(ink, "high"), 0.3))
+    assert np.abs(_ink_removed(x, factors, 7) - 0.3).max() > 0.05
+
+
+def test_dimming_a_patch_whole_is_todays_blanking(digits):
+    x, _, ink, _ = digits
+    images = x[:, None].astype(np.float32) / 255 - 0.5
+    top = an.deletion_ranking(ink, "high")[:, :3]
+    factors = np.zeros(ink.shape)
+    np.put_along_axis(factors, top, 1.0, axis=1)
+    assert np.array_equal(an.dim_patches(images, factors, 7, -0.5), an.blank_patches(images, top, 7, -0.5))
+
+
+def test_the_control_curves_on_a_model(digits):
+    from numpyvit.models.vit import VisionTransformer
+    x, y, ink, inked = digits
+    model = VisionTransformer(ViTConfig(dim=16, depth=1, heads=2, mlp_dim=32), seed=0)
+    images = x[:, None].astype(np.float32) / 255
+    plain = float(np.mean(model.eval().forward(images).argmax(1) == y))
+    curves = {}
+    for order in ("high", "low", "random"):
+        acc, blanked = an.inked_deletion_curve(model, images, y, ink, inked, (0, 0.5, 1), 0.0, order,
+                                               rng=np.random.default_rng(0))
+        assert acc[0] == plain and blanked[0] == 0 and blanked[-1] == inked.sum(axis=1).mean()
+        curves[order] = acc
+        acc, touched = an.equal_ink_deletion_curve(model, images, y, ink, ink, (0, 0.5), 0.0, order,
+                                                   rng=np.random.default_rng(0))
+        assert acc[0] == plain and touched[0] == 0 and touched[1] > 0
+    assert len({c[-1] for c in curves.values()}) == 1      # every inked patch blanked: the orders agree
+
+
+def test_the_controls_figure_refuses_a_result_written_before_the_controls():
+    from numpyvit.insight.plots import plot_deletion_controls
+    old = {"patch": 7, "grid": 4, "images": 10, "deletion": {}}      # today's rollout.json has no controls yet
+    with pytest.raises(ValueError, match=r"lacks keys \['deletion_inked', 'deletion_equal_ink'\]"):
+        plot_deletion_controls([old])

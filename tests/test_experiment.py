@@ -209,8 +209,15 @@ def test_cli_rollout_quick_on_the_attention_distance_checkpoints(attention_dista
     assert experiment("rollout", out, mnist_dir, "--checkpoints", checkpoints) == 0
     result = json.loads((out / "rollout.json").read_text())
     assert [m["patch"] for m in result["models"]] == [7, 4] and result["images"] == 100
-    for name in ("rollout.json", "deletion_curves.png", "rollout_controls_p7.png", "rollout_controls_p4.png"):
+    for name in ("rollout.json", "deletion_curves.png", "deletion_controls.png", "rollout_controls_p7.png",
+                 "rollout_controls_p4.png"):
         assert (out / name).stat().st_size > 0, name
+    for m in result["models"]:        # the controls beside today's curves, one point per share, every order
+        inked, equal = m["deletion_inked"], m["deletion_equal_ink"]
+        for order in ("high", "random", "low", "ink"):
+            assert len(inked[order]) == len(inked["fraction_of_inked"]) and inked[order][0] == m["accuracy"]
+            assert len(equal[order]) == len(equal["ink_share"]) and equal[order][0] == m["accuracy"]
+        assert len({inked[o][-1] for o in ("high", "random", "low", "ink")}) == 1   # all inked patches gone
 
 
 def test_cli_data_scale_quick_writes_results_and_figure(mnist_dir, tmp_path, monkeypatch):

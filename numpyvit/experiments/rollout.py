@@ -12,6 +12,13 @@ template (the digit-blind control), how often the brightest patch holds ink agai
 of patches that do, and deletion curves (accuracy with the k top, bottom, random or most-inked
 patches blanked to the background).
 
+Blanking to the background confounds that last test: most patches hold no ink, so "most ink
+first" removes the most ink by construction. Two controls beside it (new keys of the result,
+the old ones unchanged): `deletion_inked`, the same orders among the inked patches only (a
+share of each image's inked patches, never a blank one), and `deletion_equal_ink`, every order
+removing the same share of each image's ink (its patches whole in the order's ranking, the last
+one dimmed to make up the share), so the orders are compared at equal ink removed.
+
 Shape legend: B images, g grid side, P = g*g patches.
 """
 from pathlib import Path
@@ -19,13 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..insight.analysis import INK_LEVEL, deletion_curve, ink_per_patch, rollout_controls, rollout_maps_for_model
+from ..insight.analysis import (INK_LEVEL, deletion_curve, equal_ink_deletion_curve, ink_per_patch,
+                                inked_deletion_curve, rollout_controls, rollout_maps_for_model)
 from ..training.checkpoint import load_checkpoint, load_model, trained_on
 from ..data.prepare import normalize
 from ..files import write_json
 
 FRACTIONS = (0, 1 / 16, 2 / 16, 3 / 16, 4 / 16, 6 / 16, 8 / 16)   # of the patches blanked
 ORDERS = ("high", "random", "low", "ink")
+INKED_FRACTIONS = (0, 1 / 8, 2 / 8, 3 / 8, 4 / 8, 6 / 8, 1)        # of each image's inked patches blanked
+INK_SHARES = (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75)                     # of each image's ink removed
 
 
 def _quartiles(values):
@@ -53,6 +63,16 @@ def analyze_model(model, raw_images, labels, seed=0, dataset="mnist"):
         scores = ink if order == "ink" else maps.reshape(len(maps), -1)
         curves[order] = deletion_curve(model, images, labels, scores, ks, background,
                                        order="high" if order == "ink" else order, rng=rng).tolist()
+    inked_curves, inked_patches, ink_curves, ink_touched = {}, {}, {}, {}
+    for order in ORDERS:                # the controls: among inked patches, and at equal ink removed
+        scores = ink if order == "ink" else maps.reshape(len(maps), -1)
+        rank = "high" if order == "ink" else order
+        acc, blanked = inked_deletion_curve(model, images, labels, scores, inked, INKED_FRACTIONS, background,
+                                            order=rank, rng=rng)
+        inked_curves[order], inked_patches[order] = acc.tolist(), blanked.round(3).tolist()
+        acc, touched = equal_ink_deletion_curve(model, images, labels, scores, ink, INK_SHARES, background,
+                                                order=rank, rng=rng)
+        ink_curves[order], ink_touched[order] = acc.tolist(), touched.round(3).tolist()
     summary = {
         "patch": p, "grid": model.patch_embed.grid, "images": len(raw_images),
         "accuracy": curves["high"][0],
@@ -65,6 +85,9 @@ def analyze_model(model, raw_images, labels, seed=0, dataset="mnist"):
         "ink_patch_share": float(inked.mean()),
         "template_brightest_holds_ink": float(inked[:, int(c["template"].argmax())].mean()),
         "deletion": {"k": ks, "fraction": [k / P for k in ks], **curves},
+        "deletion_inked": {"fraction_of_inked": list(INKED_FRACTIONS), **inked_curves,
+                           "patches_blanked": inked_patches},
+        "deletion_equal_ink": {"ink_share": list(INK_SHARES), **ink_curves, "patches_touched": ink_touched},
     }
     return summary, maps, c
 
@@ -93,6 +116,14 @@ def rollout_experiment(data, checkpoints, out_dir, images=5000, log=print, datas
             f"the ink: rollout {summary['corr_rollout']['median']:.2f}, template {summary['corr_template']['median']:.2f}; "
             f"blanking {d['k'][-1]} patches: high {d['high'][-1]:.3f}, random {d['random'][-1]:.3f}, "
             f"low {d['low'][-1]:.3f}, ink {d['ink'][-1]:.3f}")
-    result = {"images": len(raw), "ink_patch": f"mean raw intensity > {INK_LEVEL:g} of 255", "models": models}
+        di, de = summary["deletion_inked"], summary["deletion_equal_ink"]
+        half, half_ink = INKED_FRACTIONS.index(0.5), INK_SHARES.index(0.5)
+        log(f"  controls: half the inked patches blanked: high {di['high'][half]:.3f}, random {di['random'][half]:.3f}, "
+            f"ink {di['ink'][half]:.3f}; half the ink removed: high {de['high'][half_ink]:.3f}, random {de['random'][half_ink]:.3f}, "
+            f"ink {de['ink'][half_ink]:.3f}")
+    result = {"images": len(raw), "ink_patch": f"mean raw intensity > {INK_LEVEL:g} of 255", "models": models,
+              "controls": "deletion_inked: a share of each image's inked patches blanked, never a blank one; "
+                          "deletion_equal_ink: a share of each image's ink removed, whole patches in the order's "
+                          "ranking and the last one dimmed"}
     write_json(out_dir / "rollout.json", result)
     return result, details

@@ -11,7 +11,9 @@
 - ink_per_patch, distance_baselines: what attention distance would be for attention that
   only looks at itself, spreads evenly, or spreads evenly over the digit's ink.
 - rollout_maps_for_model, rollout_controls, deletion_curve: rollout held against a
-  positional template, the ink, and the accuracy lost when the patches it ranks are blanked.
+  positional template, the ink, and the accuracy lost when the patches it ranks are blanked;
+  inked_deletion_curve, equal_ink_deletion_curve: the same among inked patches only, and at
+  equal amounts of ink removed (controls that blank patches cannot confound).
 
 NumPy only: the figures live in plots.py.
 
@@ -335,6 +337,141 @@ def deletion_curve(model, images, labels, scores, ks, background, order="high", 
                 x = blank_patches(images[sl], ranking[sl, :k], p, background)
                 correct += int(np.sum(model.forward(x).argmax(1) == labels[sl]))
             acc.append(correct / B)
+    finally:
+        model.train(was_training)
+    return np.array(acc)
+
+
+# --- deletion controls not confounded by blank patches ------------------------------------------
+# Blanking a patch to the background removes its ink, and most patches of a digit hold none, so
+# "most ink first" removes the most ink by construction and beats any map at equal patch counts.
+# Two controls take that away: deletion among the inked patches only, and deletion of equal
+# amounts of ink (whole patches in the order's ranking, the last one dimmed to make the share).
+
+def deletion_ranking(scores, order, rng=None, allowed=None):
+    """(B, P) patch indices per image, the first to be blanked first: 'high' scores first, 'low'
+    first, or 'random' (a ranking drawn by `rng`). With allowed (B, P) booleans, the patches
+    not allowed come last, in any order (a caller takes only the allowed ones)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if order == "high":
+        keys = -scores
+    elif order == "low":
+        keys = scores.copy()
+    elif order == "random":
+        if rng is None:
+            raise ValueError("deletion_ranking: order='random' needs rng")
+        keys = rng.random(scores.shape)
+    else:
+        raise ValueError(f"deletion_ranking: order={order!r}, expected 'high', 'low' or 'random'")
+    if allowed is not None:
+        keys = np.where(allowed, keys, np.inf)
+    return np.argsort(keys, axis=1, kind="stable")                    # (B, P)
+
+
+def check_only_inked(mask, inked):
+    """Raise ValueError unless every patch in `mask` (B, P) booleans, the patches to blank, holds
+    ink by `inked` (B, P): a deletion among the inked patches must never blank a blank one."""
+    mask, inked = np.asarray(mask, dtype=bool), np.asarray(inked, dtype=bool)
+    stray = mask & ~inked
+    if stray.any():
+        images = np.flatnonzero(stray.any(axis=1))
+        raise ValueError(f"check_only_inked: {int(stray.sum())} patches without ink (mean intensity <= "
+                         f"{INK_LEVEL:g}) among those to blank, in images {images[:5].tolist()}; expected only "
+                         f"patches that hold ink")
+
+
+def inked_deletion_masks(scores, inked, fraction, order, rng=None, ranking=None):
+    """Which patches to blank (B, P) booleans: per image, round(fraction * its inked patches) of
+    its inked patches, taken in `order` of `scores` (deletion_ranking); never a patch without ink
+    (checked). ranking: a precomputed deletion_ranking(scores, order, rng, allowed=inked), so a
+    random order is the same at every fraction."""
+    inked = np.asarray(inked, dtype=bool)
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"inked_deletion_masks: fraction={fraction!r}, expected a share of the inked patches in [0, 1]")
+    if ranking is None:
+        ranking = deletion_ranking(scores, order, rng, allowed=inked)
+    B, P = inked.shape
+    k = np.rint(fraction * inked.sum(axis=1)).astype(np.int64)        # (B,) patches to blank per image
+    first = np.arange(P)[None, :] < k[:, None]                        # (B, P) the first k of each ranking
+    mask = np.zeros((B, P), dtype=bool)
+    np.put_along_axis(mask, ranking, first, axis=1)
+    check_only_inked(mask, inked)
+    return mask
+
+
+def dim_patches(images, factors, patch_size, value):
+    """A copy of `images` (B, C, H, W) with each patch moved toward `value` (the background) by its
+    factor, factors (B, P) in [0, 1]: 1 blanks the patch, 0 leaves it, 0.3 removes 30% of its ink
+    (x -> x - f (x - value), so the ink, the intensity above the background, scales by 1 - f)."""
+    x = np.array(images, copy=True)
+    B, C, H, W = x.shape
+    g = W // patch_size
+    f = np.asarray(factors, dtype=x.dtype).reshape(B, 1, g, 1, g, 1)  # broadcast over (B, C, g, p, g, p)
+    tiles = x.reshape(B, C, g, patch_size, g, patch_size)             # a view of x
+    v = x.dtype.type(value)
+    tiles[...] = np.where(f >= 1, v, tiles - f * (tiles - v))       # a whole patch is exactly the background
+    return x
+
+
+def equal_ink_factors(ink, ranking, share):
+    """How much of each patch to remove so that every image loses `share` of its ink, taking its
+    patches in `ranking` order: (B, P) factors for dim_patches, the first patches whole (1), the
+    next one dimmed to make up the share exactly, the rest 0. Patches without ink along the way
+    are blanked too (which changes nothing). ink: (B, P) from ink_per_patch; images without ink
+    lose nothing."""
+    ink = np.asarray(ink, dtype=np.float64)
+    if not 0 <= share <= 1:
+        raise ValueError(f"equal_ink_factors: share={share!r}, expected a share of the image's ink in [0, 1]")
+    ranked = np.take_along_axis(ink, ranking, axis=1)                 # (B, P) ink in blanking order
+    before = np.cumsum(ranked, axis=1) - ranked                       # ink removed before each patch
+    target = share * ink.sum(axis=1, keepdims=True)                   # (B, 1)
+    need = np.clip(target - before, 0, None)                          # ink still to remove at each patch
+    taken = np.divide(need, ranked, out=np.zeros_like(ranked), where=ranked > 0)
+    # whole patches while the target is not reached; a patch without ink is blanked if reached before it
+    taken = np.where(ranked > 0, np.clip(taken, 0, 1), (need > 0).astype(np.float64))
+    factors = np.zeros_like(ink)
+    np.put_along_axis(factors, ranking, taken, axis=1)
+    return factors
+
+
+def inked_deletion_curve(model, images, labels, scores, inked, fractions, background, order="high", rng=None,
+                         batch_size=500):
+    """Accuracy after blanking, per image, `fraction` of its inked patches in `order` of `scores`
+    (inked_deletion_masks), for every fraction; one ranking per image shared by every fraction.
+    Returns (accuracies, mean patches blanked per image), each (len(fractions),)."""
+    inked = np.asarray(inked, dtype=bool)
+    ranking = deletion_ranking(scores, order, rng, allowed=inked)
+    masks = [inked_deletion_masks(scores, inked, f, order, ranking=ranking) for f in fractions]
+    acc = _accuracy_with(model, images, labels, [m.astype(np.float64) for m in masks], background, batch_size)
+    return acc, np.array([m.sum(axis=1).mean() for m in masks])
+
+
+def equal_ink_deletion_curve(model, images, labels, scores, ink, shares, background, order="high", rng=None,
+                             batch_size=500):
+    """Accuracy after removing `share` of every image's ink, patches taken in `order` of `scores`
+    over all patches (equal_ink_factors), for every share: the orders compared at equal ink removed
+    rather than equal patch counts. Returns (accuracies, mean patches touched per image, whole or
+    dimmed), each (len(shares),)."""
+    ranking = deletion_ranking(scores, order, rng)
+    factors = [equal_ink_factors(ink, ranking, s) for s in shares]
+    acc = _accuracy_with(model, images, labels, factors, background, batch_size)
+    return acc, np.array([(f > 0).sum(axis=1).mean() for f in factors])
+
+
+def _accuracy_with(model, images, labels, factor_sets, background, batch_size):
+    """Accuracy of `model` on `images` dimmed by each (B, P) array of dim_patches factors."""
+    p = model.config.patch_size
+    was_training = model.training
+    model.eval()
+    acc = []
+    try:
+        for factors in factor_sets:
+            correct = 0
+            for start in range(0, len(images), batch_size):
+                sl = slice(start, start + batch_size)
+                x = dim_patches(images[sl], factors[sl], p, background)
+                correct += int(np.sum(model.forward(x).argmax(1) == labels[sl]))
+            acc.append(correct / len(images))
     finally:
         model.train(was_training)
     return np.array(acc)

@@ -690,3 +690,33 @@ def plot_deletion_curves(models):
     axes[0].legend(fontsize=8)
     fig.suptitle("Deletion curves: blank the patches rollout ranks highest, and compare")
     return fig
+
+
+def plot_deletion_controls(models):
+    """The deletion test's two controls, one column per model: accuracy against the share of each
+    image's inked patches blanked (top; never a blank patch), and against the share of each image's
+    ink removed (bottom; every order removes the same ink). models: rollout.json's "models" list,
+    with its deletion_inked and deletion_equal_ink keys."""
+    _require_keys(models, ("patch", "grid", "images", "deletion_inked", "deletion_equal_ink"),
+                  "plot_deletion_controls", "rollout.json's models with the deletion controls")
+    names = {"high": "highest rollout first", "random": "random", "low": "lowest rollout first",
+             "ink": "most ink first (no model)"}
+    fig = Figure(figsize=(4.2 * len(models) + 0.4, 6.8), layout="constrained")
+    axes = fig.subplots(2, len(models), sharey=True, squeeze=False)
+    for col, m in enumerate(models):
+        for row, (key, x_key, xlabel) in enumerate(
+                (("deletion_inked", "fraction_of_inked", "inked patches blanked (% of the image's inked patches)"),
+                 ("deletion_equal_ink", "ink_share", "ink removed (% of the image's ink)"))):
+            ax, d = axes[row, col], m[key]
+            x = 100 * np.asarray(d[x_key])
+            for order, style in (("high", "o-"), ("ink", "s--"), ("random", "^-"), ("low", "v-")):
+                ax.plot(x, 100 * np.asarray(d[order]), style, label=names[order], ms=4)
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.grid(alpha=0.3)
+        axes[0, col].set_title(f"patch {m['patch']} ({m['grid']}x{m['grid']} grid), {m['images']} test digits",
+                               fontsize=9)
+    for row, what in enumerate(("among inked patches only", "at equal ink removed")):
+        axes[row, 0].set_ylabel(f"test accuracy (%)\n{what}")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Deletion controls: no blank patch blanked (top), the same ink removed by every order (bottom)")
+    return fig
