@@ -175,6 +175,12 @@ def build_parser():
     g.add_argument("--sizes", default="1000,4000,15000,60000", help="training-set sizes, comma-separated")
     g.add_argument("--models", default=None, help="comma-separated model names (default: all of them)")
     g.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
+    g.add_argument("--protocol", choices=["plateau", "validation"], default=None,
+                   help="what stops a run: 'plateau' of the training loss (default, docs/figures/"
+                        "data_scale_results.csv), or 'validation': early stopping on a validation split held "
+                        "out of each subset, the best block cooled down and scored (results_validation.csv)")
+    g.add_argument("--max-blocks", type=positive_int, default=None,
+                   help="--protocol validation: the cap in blocks (default 40); raising it continues capped runs")
     g = p.add_argument_group("attention-distance")
     g.add_argument("--patches", default="7,4,2", help="patch sizes, comma-separated (default 7,4,2)")
     g.add_argument("--epochs", type=positive_int, default=None,
@@ -380,6 +386,8 @@ def _int_list(text, flag_name):
 
 def cmd_experiment(args):
     from .data.datasets import load_dataset
+    if args.name != "data-scale" and (args.protocol is not None or args.max_blocks is not None):
+        raise UsageError(f"--protocol and --max-blocks are data-scale's flags, not {args.name}'s")
     out = Path(args.out or f"runs/{args.name}")
     data = load_dataset(args.dataset, args.data_dir)
     if args.quick:       # a few hundred images and test digits: it runs end to end, it proves nothing
@@ -400,6 +408,10 @@ def _experiment_data_scale(args, data, out):
     if bad or not models:
         raise UsageError(f"--models={args.models!r}: expected a comma-separated list of {', '.join(MODELS)}")
     sizes, seeds = _int_list(args.sizes, "--sizes"), _int_list(args.seeds, "--seeds")
+    if args.protocol == "validation":
+        return _experiment_data_scale_validation(args, data, out, models, sizes, seeds)
+    if args.max_blocks is not None:
+        raise UsageError("--max-blocks is the validation protocol's cap: it needs --protocol validation")
     if args.quick:
         sizes, seeds = tuple(min(s, 256) for s in sizes[:2]), seeds[:1]
     data_scale(data, out, sizes=sorted(set(sizes)), models=models, seeds=seeds, progress=not args.no_progress,
@@ -415,6 +427,38 @@ def _experiment_data_scale(args, data, out):
         print(f"{n:>10} " + " ".join(f"{100 * (1 - table[m][n][0]):>7.2f}%" for m in table))
     for m, ratios in error_ratios(rows).items():
         print(f"{m} error / resnet error: " + ", ".join(f"{r:.2f} at {n}" for n, r in ratios.items()))
+
+
+def _experiment_data_scale_validation(args, data, out, models, sizes, seeds):
+    from .experiments import data_scale_validation as dv
+    from .experiments.data_scale import error_ratios, summarize
+    from .insight.plots import plot_data_scale
+    cap = args.max_blocks or dv.MAX_BLOCKS
+    if args.quick:       # subsets large enough to hold out the validation split and leave a batch
+        sizes, seeds, cap = tuple(min(s, 600, len(data[0])) for s in sizes[:2]), seeds[:1], min(cap, 5)
+    dv.data_scale_validation(data, out, sizes=sorted(set(sizes)), models=models, seeds=seeds,
+                             progress=not args.no_progress, make_net=lambda model: parallel(model, args.workers),
+                             block_steps=4 if args.quick else None, dataset=args.dataset, max_blocks=cap)
+    rows = dv.read_results(out / dv.RESULTS)     # every run in the folder, this call's and earlier ones
+    good = dv.converged_rows(rows)
+    capped = [r for r in rows if r not in good]
+    print(f"\n{len(good)} of the {len(rows)} runs in {out / dv.RESULTS} converged by the validation rule "
+          f"(patience {dv.PATIENCE} blocks, margin {dv.MARGIN:.0%}, cap {cap} blocks)")
+    for r in capped:
+        print(f"  not converged: {r['model']} n={r['train_size']} seed {r['seed']}, stopped by the cap at "
+              f"{r['blocks']} blocks (best block {r['best_block']}): no verdict is drawn from it")
+    if not good:
+        return
+    table = summarize(good)
+    _save(plot_data_scale(table, summarize(good, "train_error")), out / "data_scale_validation.png")
+    print(f"test accuracy (mean over the converged seeds) of the best block, cooled down")
+    print(f"{'train size':>10} " + " ".join(f"{m:>8}" for m in table))
+    for n in sorted({int(r["train_size"]) for r in good}):
+        print(f"{n:>10} " + " ".join(f"{100 * (1 - table[m][n][0]):>7.2f}%" if n in table[m] else f"{'-':>8}"
+                                     for m in table))
+    if "resnet" in table:
+        for m, ratios in error_ratios(good).items():
+            print(f"{m} error / resnet error: " + ", ".join(f"{r:.2f} at {n}" for n, r in ratios.items()))
 
 
 def _experiment_attention_distance(args, data, out):

@@ -163,6 +163,18 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cut").rglob("*.npz")} == stamps
 
 
+def test_the_runs_train_on_the_dataset_named_with_its_recipe(tmp_path):
+    from numpyvit.training.trainer import FASHION_PRESETS
+    dv.data_scale_validation(_data(), tmp_path, **{**KW, "models": ("vit",)}, dataset="fashion-mnist")
+    stored = json.loads((tmp_path / "val-vit-n600-s0" / "config.json").read_text())["train_config"]
+    clothes = FASHION_PRESETS["default"][1]
+    assert stored["dataset"] == "fashion-mnist" and stored["flip"] == clothes["flip"] == 0.5
+    assert json.loads((tmp_path / "val-vit-n600-s0" / "split.json").read_text())["dataset"] == "fashion-mnist"
+    # negative: the same folder asked for MNIST is another run, refused
+    with pytest.raises(ValueError, match="another split"):
+        dv.data_scale_validation(_data(), tmp_path, **{**KW, "models": ("vit",)}, dataset="mnist")
+
+
 def test_a_folder_on_another_split_is_refused(tmp_path):
     kw = {**KW, "models": ("vit",)}
     dv.data_scale_validation(_data(), tmp_path, **kw)

@@ -231,6 +231,31 @@ def test_cli_data_scale_quick_writes_results_and_figure(mnist_dir, tmp_path, mon
     assert (tmp_path / "data_scale.png").stat().st_size > 0
 
 
+def test_cli_data_scale_validation_protocol_writes_its_own_table(mnist_dir, tmp_path, monkeypatch, capsys):
+    from numpyvit.experiments import data_scale_validation as dv
+    tiny = {"vit": ("vit", TINY_VIT), "resnet": ("resnet", {"widths": [4, 8], "blocks_per_stage": [1, 1]})}
+    monkeypatch.setattr(dv, "MODELS", tiny)
+    assert experiment("data-scale", tmp_path, mnist_dir, "--protocol", "validation", "--models", "vit,resnet") == 0
+    rows = dv.read_results(tmp_path / dv.RESULTS)
+    assert [(r["model"], r["train_size"], r["val_size"]) for r in rows] == [("vit", "600", "200"),
+                                                                            ("resnet", "600", "200")]
+    assert all(int(r["blocks"]) <= 5 for r in rows)           # --quick caps at 5 blocks
+    assert not (tmp_path / "results.csv").exists()            # the plateau protocol's table is not touched
+    out = capsys.readouterr().out
+    assert "converged by the validation rule" in out
+    for r in rows:
+        assert (r["converged"] == "True") == ("not converged: " + r["model"] not in out)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("rollout", "--protocol", "validation"), "--protocol and --max-blocks are data-scale's flags, not rollout's"),
+    (("data-scale", "--max-blocks", "9"), "--max-blocks is the validation protocol's cap: it needs --protocol validation"),
+])
+def test_cli_validation_flags_out_of_place_are_one_line_and_exit_2(mnist_dir, tmp_path, capsys, flags, message):
+    assert experiment(flags[0], tmp_path, mnist_dir, *flags[1:]) == 2
+    assert capsys.readouterr().err.strip() == f"numpyvit experiment: error: {message}"
+
+
 def test_cli_unknown_model_name_is_one_line_and_exit_2(mnist_dir, tmp_path, capsys):
     assert experiment("data-scale", tmp_path, mnist_dir, "--models", "vit,vit-p3") == 2
     err = capsys.readouterr().err
