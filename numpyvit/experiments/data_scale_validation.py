@@ -309,14 +309,13 @@ def _run_until_stopped(name, size, seed, batch_size, base, data, run_dir, progre
 
 
 def _keep_best(state, model, cfg, net, best_path, epoch):
-    """Make best.npz hold the run at the end of this block (epoch `epoch`), the best so far. The
-    state in memory is there unless it was read back from further on, when best.npz must
-    already hold it (written when the block ended)."""
+    """Make best.npz hold the run at the end of this block (epoch `epoch`), the best so far, when
+    the state in memory is there. A state read back from further on passes: best.npz was written
+    when the block ended, or a later best replaced it, and the caller checks the final best's."""
+    if state.epoch != epoch:
+        return
     if best_path.exists() and load_checkpoint(best_path)["train"]["epoch"] == epoch:
         return
-    if state.epoch != epoch:
-        raise ConfigError(f"{best_path} does not hold epoch {epoch}, the best block's end, and the run is past it "
-                          f"(epoch {state.epoch}); move the folder away or use another --out")
     state.save(best_path, model, cfg, getattr(net, "workers", 1))
 
 
