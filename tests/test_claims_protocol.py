@@ -138,17 +138,20 @@ def test_the_test_set_decides_nothing(tmp_path):
     assert a["test_loss"] != b["test_loss"]       # negative: the test set was scored, and it differed
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+@pytest.mark.parametrize("where", ["search", "cool-down"])
+def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, where):
     from numpyvit.training import trainer
     kw = {**KW, "models": ("vit",), "margin": 0.0}        # no margin: the tiny model's small gains count
     whole = dv.data_scale_validation(_data(), tmp_path / "whole", **kw)[0]
     assert whole["best_block"] > 1                         # read back, best.npz is a later block than the first
+    # killed mid-block: in the first block, or in the cool-down (every search block done)
+    stop_after = 7 if where == "search" else whole["blocks"] * whole["block_steps"] + 3
     calls = {"n": 0}
     real = trainer.train_step
 
-    def interrupted(*args, **kwargs):                  # Ctrl-C after the 7th step, mid-block
+    def interrupted(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] > 7:
+        if calls["n"] > stop_after:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
     monkeypatch.setattr(trainer, "train_step", interrupted)
