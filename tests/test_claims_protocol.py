@@ -2,7 +2,6 @@
 (data_scale_validation.py), and the deletion test has controls that are not confounded by
 blank patches (analysis.inked_deletion_curve, equal_ink_deletion_curve). Each checker has a case
 it must reject."""
-import csv
 import json
 
 import numpy as np

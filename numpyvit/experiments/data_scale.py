@@ -90,6 +90,16 @@ def plateaued(losses):
                                           or losses[-1] > losses[-2] - PLATEAU_ABS)
 
 
+
+def check_request(sizes, models, n_train):
+    """Refuse, in one line, a train size outside 10..n_train or a model not in MODELS."""
+    for size in sizes:
+        if not 10 <= size <= n_train:
+            raise ConfigError(f"train size {size} must lie between 10 and the {n_train} training images")
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise ConfigError(f"models {list(models)}: expected some of {', '.join(MODELS)}")
+
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0, 1), batch_size=128,
                model_configs=None, train_overrides=None, progress=True, log=print, make_net=whole_model,
                block_steps=None, dataset="mnist"):
@@ -103,13 +113,7 @@ def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=
     dataset:     what `data` is; the runs use its default recipe's augmentation."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_train = len(data[0])
-    for size in sizes:
-        if not 10 <= size <= n_train:
-            raise ConfigError(f"train size {size} must lie between 10 and the {n_train} training images")
-    unknown = [m for m in models if m not in MODELS]
-    if unknown or not models:
-        raise ConfigError(f"models {list(models)}: expected some of {', '.join(MODELS)}")
+    check_request(sizes, models, len(data[0]))
     recipe = presets_for(dataset)["default"][1]
     augmentation = {k: recipe.get(k, getattr(TrainConfig, k)) for k in ("shift", "rotate", "scale", "flip")}
     base = {**augmentation, "dataset": dataset, **(train_overrides or {})}

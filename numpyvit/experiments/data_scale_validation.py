@@ -61,7 +61,8 @@ from ..models.registry import build_model, config_class
 from ..models.resnet import ResNetConfig
 from ..training.checkpoint import load_checkpoint
 from ..training.trainer import TrainConfig, evaluate, presets_for
-from .data_scale import BLOCK_STEPS, DEFAULT_SIZES, MODELS, WARMUP_STEPS, _same_but_longer, block_epochs
+from .data_scale import (BLOCK_STEPS, DEFAULT_SIZES, MODELS, WARMUP_STEPS, _same_but_longer, block_epochs,
+                         check_request)
 from .runs import parameters, run_or_resume, whole_model
 
 VAL_SHARE = 0.1       # the validation split's share of the n training images ...
@@ -213,13 +214,7 @@ def data_scale_validation(data, out_dir, sizes=DEFAULT_SIZES, models=tuple(MODEL
     patience, margin, max_blocks: the rule (the tests use small ones)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_train = len(data[0])
-    for size in sizes:
-        if not 10 <= size <= n_train:
-            raise ConfigError(f"train size {size} must lie between 10 and the {n_train} training images")
-    unknown = [m for m in models if m not in MODELS]
-    if unknown or not models:
-        raise ConfigError(f"models {list(models)}: expected some of {', '.join(MODELS)}")
+    check_request(sizes, models, len(data[0]))
     for name, value in (("patience", patience), ("max_blocks", max_blocks)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}={value!r} must be a whole number of blocks >= 1")
