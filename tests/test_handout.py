@@ -66,3 +66,14 @@ def test_a_notebook_that_does_not_mark_its_answers_is_refused(notebooks, tmp_pat
 def test_the_command_refuses_a_folder_inside_the_notebooks(notebooks, capsys):
     assert main([str(NOTEBOOK_DIR / "handout")]) == 1
     assert "is inside" in capsys.readouterr().err
+
+
+def test_a_folder_that_holds_files_is_not_overwritten_unless_forced(notebooks, tmp_path, capsys):
+    out = tmp_path / "handout"
+    out.mkdir()
+    (out / "05_your_turn.ipynb").write_text("my notes")          # a handout someone edited
+    assert main([str(out)]) == 1
+    assert "is not empty" in capsys.readouterr().err
+    assert (out / "05_your_turn.ipynb").read_text() == "my notes"
+    write_handout(out, notebooks, force=True)
+    assert nbformat.read(out / "05_your_turn.ipynb", as_version=4).cells

@@ -43,11 +43,15 @@ def unmarked(path):
     return None
 
 
-def write_handout(out_dir, notebook_dir=NOTEBOOK_DIR):
+def write_handout(out_dir, notebook_dir=NOTEBOOK_DIR, force=False):
     """Write every notebook of notebook_dir into out_dir without its solution and answer cells,
     and the README; return {notebook name: cells dropped}. Raises ValueError, naming each, if a
-    notebook does not mark all its answers (nothing is written then)."""
+    notebook does not mark all its answers, or if out_dir already holds files and not force
+    (a handout someone edited is not overwritten unasked); nothing is written then."""
     out_dir, notebook_dir = Path(out_dir), Path(notebook_dir)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise ValueError(f"OUT_DIR={out_dir} is not empty: choose an empty or new folder, or "
+                         f"pass --force to overwrite the notebooks in it")
     if out_dir.resolve() == notebook_dir.resolve() or notebook_dir.resolve() in out_dir.resolve().parents:
         raise ValueError(f"OUT_DIR={out_dir} is inside {notebook_dir}: write the handout somewhere else")
     paths = sorted(notebook_dir.glob("*.ipynb"))
@@ -71,9 +75,10 @@ def write_handout(out_dir, notebook_dir=NOTEBOOK_DIR):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", help="the folder to write the handout into (created if needed)")
+    parser.add_argument("--force", action="store_true", help="overwrite the notebooks in a folder that is not empty")
     args = parser.parse_args(argv)
     try:
-        counts = write_handout(args.out_dir)
+        counts = write_handout(args.out_dir, force=args.force)
     except ValueError as e:
         print(f"handout: {e}", file=sys.stderr)
         return 1
