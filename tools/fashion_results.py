@@ -13,26 +13,19 @@ docs/fashion-mnist.md quotes the JSON (`fm.default.test_acc`), and tests/test_re
 holds it to that.
 """
 import argparse
-import re
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from long_recipe import finished_run  # noqa: E402  (tools/, beside this script)
+from machine import cpu_name  # noqa: E402
 
 from numpyvit.files import read_jsonl, write_json  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 TEST_IMAGES = 10_000    # both datasets' test sets
 
-
-def cpu_name(lscpu_text):
-    """'AMD EPYC (family 26)' from lscpu's output."""
-    model = re.search(r"^Model name:\s*(.+)$", lscpu_text, flags=re.M)
-    family = re.search(r"^CPU family:\s*(\d+)$", lscpu_text, flags=re.M)
-    name = model.group(1).strip() if model else "unknown CPU"
-    return f"{name} (family {family.group(1)})" if family else name
 
 
 def recipe(model_config, train_config):

@@ -14,9 +14,6 @@ difference smaller than the seeds' spread is no difference.
 """
 import argparse
 import json
-import platform
-import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,21 +24,13 @@ from numpyvit import (AdamW, SoftmaxCrossEntropy, ViTConfig, VisionTransformer, 
                       clip_grad_norm, load_mnist, lr_at, normalize, softmax_backward)
 from numpyvit.files import write_json
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import this_cpu  # noqa: E402  (tools/, beside this script)
+
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 RECIPE = {"depth": 2, "heads": 1, "n_train": 10000, "steps": 1500, "batch": 64, "peak_lr": 3e-3,
           "weight_decay": 0.05, "warmup_steps": 150, "clip": 1.0, "n_test": 10000}
 
-
-def cpu_name():
-    """lscpu's model name and family, e.g. 'Intel(R) Xeon(R) Processor (family 6)'."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown CPU"
-    model = re.search(r"^Model name:\s*(.+)$", text, flags=re.M)
-    family = re.search(r"^CPU family:\s*(\d+)$", text, flags=re.M)
-    name = model.group(1).strip() if model else "unknown CPU"
-    return f"{name} (family {family.group(1)})" if family else name
 
 
 def train_small(scaled, seed, x_small, y_small, steps):
@@ -141,7 +130,7 @@ def main(argv=None):
                   f"({row['seconds']:.0f} s)", flush=True)
     result = {"what": "notebook 2's training with and without the 1/sqrt(d_k) scaling, over seeds",
               "command": "python tools/nb02_spread.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "cpu": cpu_name(), "numpy": np.__version__, "recipe": RECIPE, "runs": runs,
+              "cpu": this_cpu(), "numpy": np.__version__, "recipe": RECIPE, "runs": runs,
               "summary": summary(runs)}
     write_json(args.out, result)
     s = result["summary"]

@@ -24,7 +24,6 @@ finishes, so a second call redoes only what is missing (--redo PIECE to force on
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,9 @@ from numpyvit.layers.module import trunc_normal
 from numpyvit.models.registry import build_model
 from numpyvit.models.resize import at_resolution
 from numpyvit.training.trainer import TrainConfig, evaluate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import this_cpu  # noqa: E402  (tools/, beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 PIECES = ("interpolation", "shift", "pooling")
@@ -64,16 +66,6 @@ SHIFT_IMAGES = 1000                  # the first 1,000 test digits, for the accu
 EQUIVARIANCE_IMAGES = 200            # digits with room to move, for the feature maps
 CANVAS = 112                         # the ResNet's maps are measured with the digit on a 112x112 canvas
 
-
-def cpu_name():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 class Setting:
@@ -260,7 +252,7 @@ def run(out, tiny=False, run_root=None, redo=(), log=print):
     if result and result.get("tiny", False) != tiny:
         raise SystemExit(f"{out} holds a {'tiny' if result.get('tiny') else 'full'} result; use another --out")
     setting = Setting(tiny, run_root)
-    result.update({"tiny": tiny, "cpu": cpu_name(), "numpy": np.__version__, "python": platform.python_version(),
+    result.update({"tiny": tiny, "cpu": this_cpu(), "numpy": np.__version__, "python": platform.python_version(),
                    "threads": "OPENBLAS_NUM_THREADS=1, one process (see the module docstring)"})
     result.setdefault("pieces", {})
     for piece in PIECES:
