@@ -6,7 +6,7 @@ import pytest
 
 from numpyvit import VisionTransformer
 from numpyvit.insight.analysis import (attention_distance_for_model, attention_maps, attention_rollout,
-                               blank_patches, deletion_curve, distance_baselines, ink_per_patch,
+                               deletion_curve, dim_patches, distance_baselines, ink_per_patch,
                                mean_attention_distance, neighbour_similarity_summary,
                                patch_embed_components, pos_embed_similarity, rollout_controls, rollout_map,
                                rollout_maps_for_model, summarize, components_for_share, row_column_similarity)
@@ -398,6 +398,13 @@ def blank_by_loop(images, patches, p, value):
             r, c = divmod(int(i), g)
             x[b, :, r * p:(r + 1) * p, c * p:(c + 1) * p] = value
     return x
+
+
+def blank_patches(images, patches, patch_size, value):
+    """Blanking the listed patches (B, k) the way deletion_curve does: dim_patches by 1."""
+    factors = np.zeros((len(images), (images.shape[-1] // patch_size) ** 2))
+    np.put_along_axis(factors, np.asarray(patches, dtype=np.int64), 1.0, axis=1)
+    return dim_patches(images, factors, patch_size, value)
 
 
 def test_blank_patches_sets_exactly_the_listed_patches_and_leaves_the_input_alone(rng):

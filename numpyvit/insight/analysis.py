@@ -287,19 +287,6 @@ def rollout_controls(maps, ink):
             "corr_template": _row_correlations(np.broadcast_to(template.ravel(), flat.shape), ink)}
 
 
-def blank_patches(images, patches, patch_size, value):
-    """A copy of `images` (B, C, H, W) with, per image b, the patches listed in patches[b]
-    (an int array (B, k), row-major patch indices) set to `value` (the background)."""
-    x = np.array(images, copy=True)
-    B, C, H, W = x.shape
-    g = W // patch_size
-    tiles = x.reshape(B, C, g, patch_size, g, patch_size)             # a view of x
-    rows, cols = np.divmod(np.asarray(patches, dtype=np.int64), g)    # (B, k) each
-    b = np.arange(B)[:, None]
-    tiles[b, :, rows, :, cols, :] = value                             # (B, k, C, p, p) indexed at once
-    return x
-
-
 def deletion_curve(model, images, labels, scores, ks, background, order="high", rng=None,
                    batch_size=500):
     """Accuracy after blanking each image's k patches chosen by `scores`, for every k in ks.
@@ -313,33 +300,16 @@ def deletion_curve(model, images, labels, scores, ks, background, order="high", 
     """
     scores = np.asarray(scores)
     B, P = scores.shape
-    if order == "high":
-        ranking = np.argsort(-scores, axis=1, kind="stable")
-    elif order == "low":
-        ranking = np.argsort(scores, axis=1, kind="stable")
-    elif order == "random":
-        if rng is None:
-            raise ValueError("deletion_curve: order='random' needs rng")
-        ranking = np.argsort(rng.random((B, P)), axis=1)
-    else:
-        raise ValueError(f"deletion_curve: order={order!r}, expected 'high', 'low' or 'random'")
-    p = model.config.patch_size
-    was_training = model.training
-    model.eval()
-    acc = []
-    try:
-        for k in ks:
-            if not 0 <= k <= P:
-                raise ValueError(f"deletion_curve: k={k} must lie in [0, {P}]")
-            correct = 0
-            for start in range(0, B, batch_size):
-                sl = slice(start, start + batch_size)
-                x = blank_patches(images[sl], ranking[sl, :k], p, background)
-                correct += int(np.sum(model.forward(x).argmax(1) == labels[sl]))
-            acc.append(correct / B)
-    finally:
-        model.train(was_training)
-    return np.array(acc)
+    for k in ks:
+        if not 0 <= k <= P:
+            raise ValueError(f"deletion_curve: k={k} must lie in [0, {P}]")
+    ranking = deletion_ranking(scores, order, rng)                     # (B, P)
+    blanked = []                                                      # per k: (B, P) 1 = blank, 0 = keep
+    for k in ks:
+        factors = np.zeros((B, P))
+        np.put_along_axis(factors, ranking[:, :k], 1.0, axis=1)
+        blanked.append(factors)
+    return _accuracy_with(model, images, labels, blanked, background, batch_size)
 
 
 # --- deletion controls not confounded by blank patches ------------------------------------------
