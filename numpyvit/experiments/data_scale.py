@@ -100,6 +100,14 @@ def check_request(sizes, models, n_train):
     if unknown or not models:
         raise ConfigError(f"models {list(models)}: expected some of {', '.join(MODELS)}")
 
+
+def base_training(dataset, train_overrides=None):
+    """The TrainConfig fields every run of either protocol shares: the dataset's default recipe's
+    augmentation (so the models see the same images), the dataset, and any overrides."""
+    recipe = presets_for(dataset)["default"][1]
+    augmentation = {k: recipe.get(k, getattr(TrainConfig, k)) for k in ("shift", "rotate", "scale", "flip")}
+    return {**augmentation, "dataset": dataset, **(train_overrides or {})}
+
 def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=(0, 1), batch_size=128,
                model_configs=None, train_overrides=None, progress=True, log=print, make_net=whole_model,
                block_steps=None, dataset="mnist"):
@@ -114,9 +122,7 @@ def data_scale(data, out_dir, sizes=DEFAULT_SIZES, models=DEFAULT_MODELS, seeds=
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_request(sizes, models, len(data[0]))
-    recipe = presets_for(dataset)["default"][1]
-    augmentation = {k: recipe.get(k, getattr(TrainConfig, k)) for k in ("shift", "rotate", "scale", "flip")}
-    base = {**augmentation, "dataset": dataset, **(train_overrides or {})}
+    base = base_training(dataset, train_overrides)
     rows = []
     for seed in seeds:
         for size in sizes:

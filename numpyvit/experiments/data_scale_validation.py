@@ -60,9 +60,9 @@ from ..models.flops import flops
 from ..models.registry import build_model, config_class
 from ..models.resnet import ResNetConfig
 from ..training.checkpoint import load_checkpoint
-from ..training.trainer import TrainConfig, evaluate, presets_for
-from .data_scale import (BLOCK_STEPS, DEFAULT_SIZES, MODELS, WARMUP_STEPS, _same_but_longer, block_epochs,
-                         check_request)
+from ..training.trainer import TrainConfig, evaluate
+from .data_scale import (BLOCK_STEPS, DEFAULT_SIZES, MODELS, WARMUP_STEPS, _same_but_longer, base_training,
+                         block_epochs, check_request)
 from .runs import parameters, run_or_resume, whole_model
 
 VAL_SHARE = 0.1       # the validation split's share of the n training images ...
@@ -220,9 +220,7 @@ def data_scale_validation(data, out_dir, sizes=DEFAULT_SIZES, models=tuple(MODEL
             raise ConfigError(f"{name}={value!r} must be a whole number of blocks >= 1")
     if not 0 <= margin < 1:
         raise ConfigError(f"margin={margin!r} must be a share of the best validation loss, in [0, 1)")
-    recipe = presets_for(dataset)["default"][1]
-    augmentation = {k: recipe.get(k, getattr(TrainConfig, k)) for k in ("shift", "rotate", "scale", "flip")}
-    base = {**augmentation, "dataset": dataset, **(train_overrides or {})}
+    base = base_training(dataset, train_overrides)
     rule = {"patience": patience, "margin": margin, "max_blocks": max_blocks}
     rows = []
     for seed in seeds:
