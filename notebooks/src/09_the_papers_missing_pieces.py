@@ -426,7 +426,9 @@ seeds. A lower rate makes it much worse; at 5e-3 its seeds scatter over a point,
 to the class token falls inside that spread: no difference by our rule, although each of its
 seeds is below each of the class token's. So we agree with the paper that the choice of rate
 decides how average pooling fares; whether, with the rate tuned, it matches the class token
-on MNIST, these three rates and three seeds cannot tell.
+on MNIST, these three rates and three seeds cannot tell. Every run had the same budget, 2
+epochs, and none was trained until it stopped improving: this is a comparison at equal
+budget, and the budget, not convergence, decided where each run ended.
 """),
 code(r"""
 mean_of = {name: np.mean(list(by_seed.values())) for name, by_seed in pool.items()}
@@ -482,6 +484,6 @@ md(r"""
 > - **Translation equivariance** is a number: $f(Sx)$ against $S f(x)$. Convolutions have it built in (for whole cells of their stride, away from the border); the ViT's patch embedding too, and its position embedding takes it away.
 > - A ViT learns robustness to shifts from its examples, and only as far as they reach: trained with 2 px, it holds to 2 px; the ResNet stays ahead beyond.
 > - At a higher resolution, **interpolate the position embedding by location** (section 3.2): without it (tiled, fresh) a short fine-tune does not recover.
-> - **Class token or average pooling** is a question of the learning rate as much as of the head: at the class token's rate, average pooling was a point behind.
+> - **Class token or average pooling** is a question of the learning rate as much as of the head: at the class token's rate and a 2-epoch budget, average pooling was a point behind.
 """),
 ]
