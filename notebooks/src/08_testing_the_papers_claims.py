@@ -424,11 +424,13 @@ md(r"""
   ResNet fit their training set (at least 99.8% of it), but the ViT's test error is more than
   1.5 times the ResNet's. That fits the paper's story of a model without locality and
   translation equivariance built in, which must learn from data what a convolution knows.
-- **At the large end it underfits**: on 60,000 digits the ViT scores about the same on its
-  training set as on the test set, below the ResNet on both. Its training loss plateaued
-  (by the rule above) well before it fits the data; the ResNet, in fewer steps, fits it
-  better. The patch-4 ViT, with three times the tokens, fits even less and is
-  worse than the patch-7 one at every size.
+- **At the large end it underfits, within this budget**: on 60,000 digits the ViT scores
+  about the same on its training set as on the test set, below the ResNet on both. But the
+  6-block cap, not the loss, stopped most ViT runs (counted below): their training loss was
+  still falling, so these sizes show where the budget left the ViT, not where it would end.
+  Every ResNet run plateaued. The patch-4 ViT, with three times the tokens, fits even less
+  and is worse than the patch-7 one at every size. A protocol that stops each run by a
+  validation split (`--protocol validation`, docs/claims.md) is built; its runs are not made yet.
 """),
 code(r"""
 p7, p4 = ratios["vit"], ratios["vit-p4"]
@@ -444,6 +446,10 @@ finding(abs(fits("vit", big) - test_error["vit"][big][0]) < 0.005 and fits("vit"
         and test_error["vit"][big][0] > test_error["resnet"][big][0] and steps("resnet", big) < steps("vit", big),
         "on 60,000 the ViT scores about the same on train and test, below the ResNet on both, which took fewer steps")
 finding(all(test_error["vit-p4"][n][0] > test_error["vit"][n][0] for n in sizes), "patch 4 worse than patch 7 everywhere")
+capped = {name: sum(r["plateaued"] == "False" for r in scale_rows if r["model"] == name) for name in ("vit", "vit-p4", "resnet")}
+runs_of = {name: sum(r["model"] == name for r in scale_rows) for name in capped}
+print({name: f"{capped[name]} of {runs_of[name]} stopped by the cap" for name in capped})
+assert capped["vit"] + capped["vit-p4"] > (runs_of["vit"] + runs_of["vit-p4"]) / 2 and capped["resnet"] == 0
 """),
 md(r"""
 **Against the paper.** Figures 3 and 4 measure transfer after pre-training (few-shot and
@@ -475,7 +481,7 @@ md(r"""
 
 | the paper's claim | what the paper measured | what MNIST shows | verdict here |
 |---|---|---|---|
-| with enough data a ViT matches a ResNet (Figures 3-4) | ViT-B/32 better than a ResNet-50 from 90M pre-training images | the ViT's error about twice the ResNet's all the way to 60,000 digits | cannot be tested at this scale, and the gap does not close within it |
+| with enough data a ViT matches a ResNet (Figures 3-4) | ViT-B/32 better than a ResNet-50 from 90M pre-training images | the ViT's error about twice the ResNet's all the way to 60,000 digits, with 15 of 16 ViT runs stopped by the budget's cap | cannot be tested at this scale; within it the budget, not the models, decided the gap |
 | with little data a ViT loses, lacking inductive bias (Figures 3-4) | ResNets better on ImageNet and 9M JFT images | the ResNet better at every size; at 1,000 digits both fit their training set and the ViT generalises worse | holds |
 | attention distance grows with depth; some low-layer heads local, others global (Figures 7, 11) | ViT-L/16 on JFT: early heads from a few to over 100 px, later ones all far | at 3 epochs every head near uniform on 4 x 4, 7 x 7 and 14 x 14 grids, with or without CutMix, no local head; with 7 epochs on 7 x 7, growth with depth but still no local head | does not hold at these budgets |
 | rollout shows what the model attends to (Figure 6) | maps that follow the object | mostly one positional template; under deletion less informative than the ink | rollout shows roughly the ink, not what decided the class |
@@ -484,7 +490,7 @@ Each row's evidence is asserted in the sections above; the cell below checks the
 more, from the same numbers.
 """),
 code(r"""
-verdicts = [finding(all(r > 1 for r in ratios["vit"].values()) and p7[big] > 1.5, "rows 1 and 2: the gap does not close"),
+verdicts = [finding(all(r > 1 for r in ratios["vit"].values()) and p7[big] > 1.5, "rows 1 and 2: the gap stays open within the capped budget"),
             finding(test_error["vit"][1000][0] > 1.5 * test_error["resnet"][1000][0], "row 2: weaker generalisation"),
             finding(all(r["local_heads"] == 0 and r["trend"] == "flat" for r in runs)
                     and longer[4]["trend"] == "grows" and longer[4]["local_heads"] == 0, "row 3"),
