@@ -542,12 +542,15 @@ def test_plot_distance_grids_draws_each_run_in_its_panel(tmp_path):
         for j, p in enumerate((7, 4)):
             ax = axes[i, j]
             assert ax.get_title() == f"patch {p} ({28 // p}x{28 // p}), {aug}: {50 + p:.1f}%"
-            heads, stages = ax.collections                       # a dot per head; a square per ResNet stage
+            (heads,) = ax.collections                            # a dot per head
             x, y = heads.get_offsets().T
             np.testing.assert_allclose(sorted(y), sorted(10 * p + l + k / 10 for l in (1, 2, 3) for k in (1, 2)))
             np.testing.assert_allclose(np.round(x), [1, 1, 2, 2, 3, 3])   # layers, heads jittered apart
             assert len(set(x)) == 6
-            np.testing.assert_allclose(stages.get_offsets()[:, 1], [7.3, 10.7, 10.7])
+            # a mark per ResNet stage, right of the last layer: a stage is not a layer
+            stages = [line for line in ax.get_lines() if min(line.get_xdata()) > 3]
+            np.testing.assert_allclose([line.get_ydata()[0] for line in stages], [7.3, 10.7, 10.7])
+            assert [t.get_text() for t in ax.texts] == ["S1", "S2", "S3"]
             lines = {line.get_label(): line for line in ax.get_lines()}
             np.testing.assert_allclose(lines["mean over heads"].get_ydata(), [10 * p + l + 0.15 for l in (1, 2, 3)])
             assert lines["uniform over all patches"].get_ydata()[0] == 9.0 + p

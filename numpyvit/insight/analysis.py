@@ -9,7 +9,10 @@
 - neighbour_similarity_summary, summarize: the same findings as numbers and text.
 - confusion_matrix: which digits are mistaken for which.
 - ink_per_patch, distance_baselines: what attention distance would be for attention that
-  only looks at itself, spreads evenly, or spreads evenly over the digit's ink.
+  only looks at itself, spreads evenly, or spreads evenly over the digit's ink; field_distance,
+  the same for a CNN unit looking evenly over its receptive field, from the same queries.
+- self_share, offset_attention, strongest_offset: how much of a head's attention stays on the
+  query's own patch, and how much goes to each fixed offset from it.
 - rollout_maps_for_model, rollout_controls, deletion_curve: rollout held against a
   positional template, the ink, and the accuracy lost when the patches it ranks are blanked;
   inked_deletion_curve, equal_ink_deletion_curve: the same among inked patches only, and at
@@ -239,6 +242,86 @@ def distance_baselines(ink_mask, patch_size, grid):
     to_ink = (mask[has_ink].astype(np.float64) @ d.T) / counts[has_ink, None]   # (B', P)
     return {"self": 0.0, "uniform": float(d.mean()),
             "ink": float(to_ink.mean()) if has_ink.any() else float("nan")}
+
+
+def field_distance(grid, patch_size, side):
+    """Mean attention distance, in pixels, of a unit that looks evenly over a square field of
+    `side` px centred on its query, on the grid of patches and over the same queries as
+    mean_attention_distance: each query patch i spreads its attention evenly over the patches
+    whose centres lie inside the field (|drow|, |dcol| <= side / 2 px, clipped to the image).
+
+    It puts a CNN's receptive field on the attention-distance axis, measured the way the heads
+    are: from every query position of the same grid, not from the image's centre only. A field
+    covering the whole image gives distance_baselines' uniform value exactly; one smaller than
+    a patch gives 0 (the query's own patch).
+    """
+    rows, cols = np.divmod(np.arange(grid * grid), grid)                  # (P,), (P,)
+    half = side / 2 + 1e-9
+    inside = ((np.abs(rows[:, None] - rows[None, :]) * patch_size <= half)
+              & (np.abs(cols[:, None] - cols[None, :]) * patch_size <= half))  # (P, P), the diagonal True
+    d = patch_distances(grid, patch_size)
+    return float(((d * inside).sum(axis=1) / inside.sum(axis=1)).mean())
+
+
+def _patch_attention(attentions, fn):
+    """(L, B, h, P, P) attention among patches only, each query row renormalised to sum to 1
+    (as mean_attention_distance does), and (L, B, h, P) which rows had any weight."""
+    att, _ = _check_attentions(attentions, fn)
+    a = att[..., 1:, 1:]
+    mass = a.sum(axis=-1, keepdims=True)
+    return np.divide(a, mass, out=np.zeros_like(a), where=mass > 0), mass[..., 0] > 0
+
+
+def self_share(attentions):
+    """The share of each head's attention that a patch gives to itself: (L, h), the mean over
+    images and query patches of a[i, i] among the patches (rows renormalised as in
+    mean_attention_distance). Uniform attention over P patches gives 1 / P; a head that looks
+    only at itself, 1. A head can score a low distance by staying on its own patch, or by
+    looking at its neighbours: this tells which."""
+    a, valid = _patch_attention(attentions, "self_share")
+    diag = np.einsum("lbhii->lbhi", a)                                    # (L, B, h, P)
+    return (diag * valid).sum(axis=(1, 3)) / valid.sum(axis=(1, 3))
+
+
+def offset_attention(attentions, grid):
+    """How much attention each head gives to each fixed offset from the query: (L, h, 2g-1, 2g-1).
+
+    out[l, k, g-1 + dr, g-1 + dc] is the mean, over images and over the query patches whose
+    offset (dr, dc) stays on the grid, of the attention that query gives to the patch dr rows
+    below and dc columns to the right of it (rows renormalised among the patches). The centre
+    is the self share; uniform attention gives 1 / P at every offset. A head that attends
+    mostly to one neighbour in a fixed direction (an "offset" head, as Walmer et al. 2023 found
+    in ImageNet ViTs) shows one bright cell next to the centre.
+    """
+    a, valid = _patch_attention(attentions, "offset_attention")
+    P = grid * grid
+    if a.shape[-1] != P:
+        raise ValueError(f"offset_attention: {a.shape[-1]} patches do not match grid={grid} (expected {P})")
+    L, _, h = a.shape[:3]
+    rows, cols = np.divmod(np.arange(P), grid)
+    per_query = a * valid[..., None]                                      # (L, B, h, P, P)
+    summed = per_query.sum(axis=1)                                        # (L, h, P, P) over images
+    counts = valid.sum(axis=1)                                            # (L, h, P) valid images per query
+    out = np.zeros((L, h, 2 * grid - 1, 2 * grid - 1))
+    weight = np.zeros((L, h, 2 * grid - 1, 2 * grid - 1))
+    dr = rows[None, :] - rows[:, None] + grid - 1                         # (P, P) offset of key j from query i
+    dc = cols[None, :] - cols[:, None] + grid - 1
+    for i in range(P):              # query i's keys all sit at different offsets: no offset twice
+        out[:, :, dr[i], dc[i]] += summed[:, :, i, :]
+        weight[:, :, dr[i], dc[i]] += counts[:, :, i, None]
+    return np.divide(out, weight, out=np.zeros_like(out), where=weight > 0)
+
+
+def strongest_offset(offsets):
+    """Per head, the offset other than the query itself that gets the most attention:
+    ((L, h, 2) offsets as (drow, dcol), (L, h) the mean attention on it), from offset_attention."""
+    o = np.array(offsets, dtype=np.float64)
+    L, h, n, _ = o.shape
+    c = n // 2
+    o[:, :, c, c] = -np.inf                                               # leave the query's own patch out
+    flat = o.reshape(L, h, -1).argmax(axis=-1)
+    where = np.stack(np.divmod(flat, n), axis=-1) - c                     # (L, h, 2)
+    return where, o.reshape(L, h, -1).max(axis=-1)
 
 
 def rollout_maps_for_model(model, images, batch_size=250, head_fusion="mean"):

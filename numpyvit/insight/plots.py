@@ -574,7 +574,8 @@ def plot_distance_grids(result, per_head):
     """Mean attention distance against depth, one dot per head, a panel per grid (columns) and
     augmentation (rows), as the ViT paper's Figure 7 (right) draws it; with the reference
     attentions (self 0, uniform, uniform over the ink) as lines and the ResNet's stages
-    (uniform over each receptive field) as grey squares on the same axis.
+    (uniform over each receptive field, measured from the same queries) as grey marks beside
+    the last layer, S1, S2, ...: a stage is not a layer, so none sits on the layer axis.
 
     result: the dict attention_distance.json holds ("runs", "resnet"); per_head: its CSV rows
     ({'patch', 'augmentation', 'layer', 'head', 'distance_px'}).
@@ -609,11 +610,15 @@ def plot_distance_grids(result, per_head):
             ax.axhline(b["uniform"], color="tab:red", ls="--", lw=1, label="uniform over all patches")
             ax.axhline(b["ink"], color="tab:orange", ls=":", lw=1.2, label="uniform over the ink")
             ax.axhline(0, color="tab:blue", ls="-", lw=0.8, label="itself only (0)")
-            stages = result.get("resnet", [])
-            xs = np.linspace(1, L, len(stages) + 1)[1:] if stages else []
-            ax.scatter(xs, [s["uniform_over_field_px"] for s in stages], marker="s", s=28, color="grey",
-                       zorder=2, label="ResNet stage: uniform over its field")
+            # a ResNet stage is not a layer: its references sit beside the layers, right of the last
+            stages = run.get("resnet", result.get("resnet", []))
+            for st in stages:
+                ax.plot([L + 0.55, L + 0.95], [st["uniform_over_field_px"]] * 2, color="grey", lw=2.5, zorder=2,
+                        label="ResNet stage: uniform over its field" if st is stages[0] else None)
+                ax.annotate(f"S{st['stage']}", (L + 1.0, st["uniform_over_field_px"]), fontsize=7, color="grey",
+                            va="center")
             ax.set_ylim(-0.5, top)
+            ax.set_xlim(0.5, L + 1.4 if stages else L + 0.5)
             ax.set_xticks(range(1, L + 1))
             ax.set_title(f"patch {p} ({run['grid']}x{run['grid']}), {aug}: {100 * run['test_acc']:.1f}%",
                          fontsize=9)
