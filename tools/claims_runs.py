@@ -1,0 +1,132 @@
+"""The runs behind notebook 8, "Testing the paper's claims", and the result files it reads.
+
+    python tools/claims_runs.py --dataset mnist          # one dataset's runs, one core
+    python tools/claims_runs.py --dataset fashion-mnist  # the other's, beside it on the second core
+    python tools/claims_runs.py --collect                # copy both into docs/figures/claims/
+
+Per dataset, in this order (each step is an `experiment` command of the package, run in a
+subprocess with one BLAS thread; every run resumes where it stopped and a finished one is read
+back, so a second call does only what is missing):
+
+  data-scale     the validation protocol (--protocol validation: early stopping on a held-out
+                 split, best block cooled down and scored) for the ViT at patch 7 and 4 and the
+                 ResNet, on 1,000, 60,000, 4,000 and 15,000 training images (the ends first:
+                 they carry the verdicts), seed 0; then seed 1 on 1,000 and 4,000, where the
+                 seeds' spread is largest
+  cutmix         the patch-4 ViT on all 60,000 images under the same protocol with CutMix on
+                 every image, so that attention distance is read on converged models with and
+                 without it (skipped with --no-cutmix)
+  attention      the attention-distance experiment on the 7x7 grid (patch 4) at its equal
+                 3-epoch budget, with and without CutMix, and the converged models above read
+                 the same way (--longer)
+  rollout        rollout and its controls on the converged 60,000-image ViTs (patch 7 and 4)
+
+Runs live in runs/claims/ (gitignored). --collect copies the result files and figures into
+docs/figures/claims/<dataset>/ with the CPU they were made on.
+"""
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools.machine import this_cpu                                      # noqa: E402
+
+DATASETS = ("mnist", "fashion-mnist")
+RUNS = ROOT / "runs" / "claims"
+OUT = ROOT / "docs" / "figures" / "claims"
+SIZES = (1000, 60000, 4000, 15000)          # the ends first: they carry the verdicts
+SECOND_SEED_SIZES = (1000, 4000)
+COLLECTED = {"data-scale": ["results_validation.csv", "data_scale_validation.png"],
+             "cutmix": ["results_validation.csv"],
+             "attention": ["attention_distance.json", "attention_distance.csv", "attention_distance.png"],
+             "rollout": ["rollout.json", "deletion_curves.png", "deletion_controls.png"]}
+
+
+def folder(dataset, step):
+    return RUNS / f"{step}-{dataset}"
+
+
+def experiment(*args):
+    """One `python -m numpyvit experiment ...` on one core; stops the script if it fails."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "numpyvit", "experiment", *map(str, args), "--workers", "1", "--no-progress"]
+    print("$", " ".join(cmd[1:]), flush=True)
+    subprocess.run(cmd, env=env, cwd=ROOT, check=True)
+
+
+def converged_model(dataset, step, model, size=60000, seed=0):
+    """The run folder of the scored model (best block, cooled down) of a finished validation run."""
+    with open(folder(dataset, step) / "results_validation.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f)
+                   if r["model"] == model and int(r["train_size"]) == size and int(r["seed"]) == seed)
+    return folder(dataset, step) / f"val-{model}-n{size}-s{seed}" / f"cooldown-from-block{row['best_block']}"
+
+
+def cutmix_run(dataset):
+    """The patch-4 ViT on all images, the validation protocol, CutMix on every image."""
+    from numpyvit.data.datasets import load_dataset
+    from numpyvit.experiments import data_scale_validation as dv
+    data = load_dataset(dataset)
+    dv.data_scale_validation(data, folder(dataset, "cutmix"), sizes=(60000,), models=("vit-p4",), seeds=(0,),
+                             train_overrides={"cutmix": 1.0}, progress=False, dataset=dataset)
+
+
+def run(dataset, cutmix=True):
+    ds = folder(dataset, "data-scale")
+    for n in SIZES:
+        experiment("data-scale", "--protocol", "validation", "--dataset", dataset, "--sizes", n, "--seeds", 0,
+                   "--out", ds)
+    for n in SECOND_SEED_SIZES:
+        experiment("data-scale", "--protocol", "validation", "--dataset", dataset, "--sizes", n, "--seeds", 1,
+                   "--out", ds)
+    longer = [converged_model(dataset, "data-scale", "vit-p4")]
+    if cutmix:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        subprocess.run([sys.executable, __file__, "--dataset", dataset, "--only-cutmix"], env=env, check=True)
+        longer.append(converged_model(dataset, "cutmix", "vit-p4"))
+    experiment("attention-distance", "--patches", 4, "--dataset", dataset, "--out", folder(dataset, "attention"),
+               "--longer", ",".join(map(str, longer)))
+    checkpoints = [converged_model(dataset, "data-scale", m) for m in ("vit", "vit-p4")]
+    experiment("rollout", "--dataset", dataset, "--out", folder(dataset, "rollout"),
+               "--checkpoints", ",".join(map(str, checkpoints)))
+
+
+def collect():
+    """Copy every finished result into docs/figures/claims/<dataset>/, with the CPU."""
+    for dataset in DATASETS:
+        out = OUT / dataset
+        out.mkdir(parents=True, exist_ok=True)
+        for step, names in COLLECTED.items():
+            for name in names:
+                src = folder(dataset, step) / name
+                if src.exists():
+                    dst = out / (f"cutmix_{name}" if step == "cutmix" else name)
+                    shutil.copyfile(src, dst)
+                    print(f"{src.relative_to(ROOT)} -> {dst.relative_to(ROOT)}")
+    (OUT / "machine.json").write_text(json.dumps({"cpu": this_cpu()}, indent=1) + "\n")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", choices=DATASETS)
+    ap.add_argument("--collect", action="store_true", help="copy the results into docs/figures/claims/")
+    ap.add_argument("--no-cutmix", action="store_true", help="skip the converged CutMix run")
+    ap.add_argument("--only-cutmix", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.collect:
+        return collect()
+    if not args.dataset:
+        ap.error("give --dataset or --collect")
+    if args.only_cutmix:
+        return cutmix_run(args.dataset)
+    run(args.dataset, cutmix=not args.no_cutmix)
+
+
+if __name__ == "__main__":
+    main()
