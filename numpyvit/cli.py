@@ -476,16 +476,14 @@ def _experiment_attention_distance(args, data, out):
     with open(out / "attention_distance.csv", newline="") as f:
         per_head = list(csv.DictReader(f))
     _save(plot_distance_grids(result, per_head), out / "attention_distance.png")
-    print(f"\n{'grid':>6} {'augment':>8} {'acc':>7} {'trend':>6} {'local':>5} {'wide L1':>7}  mean px by layer")
-    for r in result["runs"]:
-        print(f"{r['grid']:>4}x{r['grid']:<1} {r['augmentation']:>8} {100 * r['test_acc']:>6.2f}% {r['trend']:>6} "
-              f"{r['local_heads']:>5} {r['wide_heads_by_layer'][0]:>7}  "
-              + " ".join(f"{v:.1f}" for v in r["layer_mean_px"])
-              + f"   (uniform {r['baselines_px']['uniform']:.1f}, ink {r['baselines_px']['ink']:.1f})")
-    for r in result["longer_runs"]:
-        print(f"{r['checkpoint']} (patch {r['patch']}, {r['epochs']} epochs, {100 * r['test_acc']:.2f}%): "
-              f"{r['trend']}, {r['local_heads']} local heads, mean px by layer "
-              + " ".join(f"{v:.1f}" for v in r["layer_mean_px"]))
+    print(f"\n{'run':>40} {'acc':>7} {'growth':>7} {'room':>5} {'local':>5} {'wide':>4} {'offset':>6}  "
+          f"layer means as a share of uniform")
+    for r in result["runs"] + result["longer_runs"]:
+        name = r.get("checkpoint") or f"{r['grid']}x{r['grid']} {r['augmentation']}"
+        print(f"{name[-40:]:>40} {100 * r['test_acc']:>6.2f}% {r['trend']:>7} {r['room_px']:>5.1f} "
+              f"{r['local_heads']:>5} {r['wide_heads']:>4} {r['offset_heads']:>6}  "
+              + " ".join(f"{v:.2f}" for v in r["layer_mean_share_of_uniform"])
+              + f"   (uniform {r['baselines_px']['uniform']:.1f} px, ink {r['baselines_px']['ink']:.1f} px)")
 
 
 def _experiment_rollout(args, data, out):

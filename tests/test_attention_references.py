@@ -1,4 +1,4 @@
-"""The attention-distance references and per-head measures of issue 22: every reference on the
+"""The attention-distance references and per-head measures: every reference on the
 heads' grid and queries, the self share, the offset pattern, and the growth rule's ceiling."""
 import numpy as np
 import pytest
