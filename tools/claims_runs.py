@@ -10,9 +10,9 @@ back, so a second call does only what is missing):
 
   data-scale     the validation protocol (--protocol validation: early stopping on a held-out
                  split, best block cooled down and scored) for the ViT at patch 7 and 4 and the
-                 ResNet, on 1,000, 60,000, 4,000 and 15,000 training images (the ends first:
-                 they carry the verdicts), seed 0; then seed 1 on 1,000 and 4,000, where the
-                 seeds' spread is largest
+                 ResNet, on 1,000, 60,000, 4,000 and 15,000 training images (STEPS: the ends
+                 first, they carry the verdicts), seed 0; then seed 1 on 1,000 and 4,000, where
+                 the seeds' spread is largest
   cutmix         the patch-4 ViT on all 60,000 images under the same protocol with CutMix on
                  every image, so that attention distance is read on converged models with and
                  without it (skipped with --no-cutmix)
@@ -40,8 +40,11 @@ from tools.machine import this_cpu                                      # noqa: 
 DATASETS = ("mnist", "fashion-mnist")
 RUNS = ROOT / "runs" / "claims"
 OUT = ROOT / "docs" / "figures" / "claims"
-SIZES = (1000, 60000, 4000, 15000)          # the ends first: they carry the verdicts
-SECOND_SEED_SIZES = (1000, 4000)
+# (size, seed, models): the ends first, since they carry the verdicts, and at 60,000 the patch-4
+# ViT last (it costs about three times the others per step); then the middle sizes, then seed 1
+# where the seeds' spread is largest
+STEPS = [(1000, 0, None), (60000, 0, "vit,resnet"), (60000, 0, "vit-p4"), (4000, 0, None), (15000, 0, None),
+         (1000, 1, None), (4000, 1, None)]
 COLLECTED = {"data-scale": ["results_validation.csv", "data_scale_validation.png"],
              "cutmix": ["results_validation.csv"],
              "attention": ["attention_distance.json", "attention_distance.csv", "attention_distance.png"],
@@ -79,12 +82,9 @@ def cutmix_run(dataset):
 
 def run(dataset, cutmix=True):
     ds = folder(dataset, "data-scale")
-    for n in SIZES:
-        experiment("data-scale", "--protocol", "validation", "--dataset", dataset, "--sizes", n, "--seeds", 0,
-                   "--out", ds)
-    for n in SECOND_SEED_SIZES:
-        experiment("data-scale", "--protocol", "validation", "--dataset", dataset, "--sizes", n, "--seeds", 1,
-                   "--out", ds)
+    for n, seed, models in STEPS:
+        experiment("data-scale", "--protocol", "validation", "--dataset", dataset, "--sizes", n, "--seeds", seed,
+                   "--out", ds, *(("--models", models) if models else ()))
     longer = [converged_model(dataset, "data-scale", "vit-p4")]
     if cutmix:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
