@@ -69,8 +69,9 @@ def result_values(figures=FIGURES):
     lr.<run folder>.*  long_recipe.json's run from that folder (tools/long_recipe.py)
     fm.search.<name>.*, fm.<label>.*  fashion_mnist.json's recipe search and runs
         (tools/fashion_results.py); fm.photos.*  garment_photos.json (benchmarks/predict_garments.py)
+    cl.<dataset>.*  the claims' results per dataset (claims_values)
     """
-    values = {}
+    values = claims_values(figures)
     long_recipe = json.loads((figures / "long_recipe.json").read_text())
     values["lr.target"] = long_recipe["target"]
     for r in long_recipe["runs"]:
@@ -92,26 +93,68 @@ def result_values(figures=FIGURES):
     _flatten("ad.images", ad["images"], values)
     with open(figures / "data_scale_results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    numeric = [k for k in rows[0] if k not in ("model", "block_losses", "plateaued")]
+    _data_scale_values("ds", rows, "plateaued", values)
+    values["ds.runs"] = len(rows)
+    values["ds.plateaued"] = sum(r["plateaued"] == "True" for r in rows)
+    values["ds.wall_h"] = sum(float(r["wall_s"]) for r in rows) / 3600
+    return values
+
+
+def _data_scale_values(prefix, rows, flag, values):
+    """A data-scale table's values: <prefix>.<model>.<size>.<column> the mean over seeds (.min,
+    .max, .s<seed>), <prefix>.<model>.<size>.<flag> how many seeds have it True, and
+    <prefix>.<model>.<size>.error_ratio that model's mean test error over the ResNet's."""
+    numeric = [k for k in rows[0] if _is_number(rows[0][k])]
     groups = {}
     for r in rows:
         groups.setdefault((r["model"], r["train_size"]), []).append(r)
     for (model, size), rs in groups.items():
         for col in numeric:
             vals = [float(r[col]) for r in rs]
-            values[f"ds.{model}.{size}.{col}"] = float(np.mean(vals))
-            values[f"ds.{model}.{size}.{col}.min"] = min(vals)
-            values[f"ds.{model}.{size}.{col}.max"] = max(vals)
+            values[f"{prefix}.{model}.{size}.{col}"] = float(np.mean(vals))
+            values[f"{prefix}.{model}.{size}.{col}.min"] = min(vals)
+            values[f"{prefix}.{model}.{size}.{col}.max"] = max(vals)
             for r in rs:
-                values[f"ds.{model}.{size}.{col}.s{r['seed']}"] = float(r[col])
-        values[f"ds.{model}.{size}.plateaued"] = sum(r["plateaued"] == "True" for r in rs)
+                values[f"{prefix}.{model}.{size}.{col}.s{r['seed']}"] = float(r[col])
+        values[f"{prefix}.{model}.{size}.{flag}"] = sum(r[flag] == "True" for r in rs)
     for (model, size) in groups:
         if model != "resnet" and ("resnet", size) in groups:
-            values[f"ds.{model}.{size}.error_ratio"] = (values[f"ds.{model}.{size}.test_error"]
-                                                       / values[f"ds.resnet.{size}.test_error"])
-    values["ds.runs"] = len(rows)
-    values["ds.plateaued"] = sum(r["plateaued"] == "True" for r in rows)
-    values["ds.wall_h"] = sum(float(r["wall_s"]) for r in rows) / 3600
+            values[f"{prefix}.{model}.{size}.error_ratio"] = (values[f"{prefix}.{model}.{size}.test_error"]
+                                                              / values[f"{prefix}.resnet.{size}.test_error"])
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def claims_values(figures=FIGURES):
+    """The claims' results per dataset (tools/claims_runs.py --collect), by key:
+    cl.<dataset>.ds.<model>.<size>.<column>  results_validation.csv as in _data_scale_values
+        (converged: how many seeds converged); cl.<dataset>.ds.runs, .converged
+    cl.<dataset>.ad.<augmentation>.*, cl.<dataset>.ad.longer.<i>.*  attention_distance.json
+    cl.<dataset>.ro.p<patch>.*  rollout.json's model with that patch size"""
+    values = {}
+    for folder in sorted((figures / "claims").glob("*/")):
+        prefix = f"cl.{folder.name}"
+        if (folder / "results_validation.csv").exists():
+            with open(folder / "results_validation.csv", newline="") as f:
+                rows = list(csv.DictReader(f))
+            _data_scale_values(f"{prefix}.ds", rows, "converged", values)
+            values[f"{prefix}.ds.runs"] = len(rows)
+            values[f"{prefix}.ds.converged"] = sum(r["converged"] == "True" for r in rows)
+        if (folder / "attention_distance.json").exists():
+            ad = json.loads((folder / "attention_distance.json").read_text())
+            for r in ad["runs"]:
+                _flatten(f"{prefix}.ad.{r['augmentation']}", r, values)
+            _flatten(f"{prefix}.ad.longer", ad["longer_runs"], values)
+            values[f"{prefix}.ad.images"] = ad["images"]
+        if (folder / "rollout.json").exists():
+            for m in json.loads((folder / "rollout.json").read_text())["models"]:
+                _flatten(f"{prefix}.ro.p{m['patch']}", m, values)
     return values
 
 
