@@ -18,7 +18,8 @@ back, so a second call does only what is missing):
                  without it (skipped with --no-cutmix)
   attention      the attention-distance experiment on the 7x7 grid (patch 4) at its equal
                  3-epoch budget, with and without CutMix, and the converged models above read
-                 the same way (--longer)
+                 the same way (--longer); on Fashion-MNIST also the same 3-epoch run started
+                 from mimetic initialisation of the attention (models/mimetic.py)
   rollout        rollout and its controls on the converged 60,000-image ViTs (patch 7 and 4)
 
 Runs live in runs/claims/ (gitignored). --collect copies the result files and figures into
@@ -80,16 +81,38 @@ def cutmix_run(dataset):
                              train_overrides={"cutmix": 1.0}, progress=False, dataset=dataset)
 
 
+def mimetic_run(dataset):
+    """The attention-distance experiment's patch-4 run without CutMix, the same 3 epochs, with
+    mimetic initialisation of the attention (models/mimetic.py): a known way to start the
+    attention local, to see whether local low-layer heads survive training."""
+    from numpyvit.data.datasets import load_dataset
+    from numpyvit.experiments.attention_distance import EPOCHS, run_config
+    from numpyvit.experiments.runs import run_or_resume, whole_model
+    from numpyvit.models.registry import build_model
+    from numpyvit.models.vit import ViTConfig
+    cfg = run_config("none", EPOCHS, dataset=dataset)
+    model = build_model("vit", ViTConfig(patch_size=4, attn_init="mimetic").to_dict(), seed=cfg.seed)
+    with whole_model(model) as net:
+        run_or_resume(net, cfg, load_dataset(dataset), mimetic_folder(dataset), progress=False)
+
+
+def mimetic_folder(dataset):
+    return folder(dataset, "attention") / "p4-none-mimetic"
+
+
 def run(dataset, cutmix=True):
     ds = folder(dataset, "data-scale")
     for n, seed, models in STEPS:
         experiment("data-scale", "--protocol", "validation", "--dataset", dataset, "--sizes", n, "--seeds", seed,
                    "--out", ds, *(("--models", models) if models else ()))
     longer = [converged_model(dataset, "data-scale", "vit-p4")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     if cutmix:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         subprocess.run([sys.executable, __file__, "--dataset", dataset, "--only-cutmix"], env=env, check=True)
         longer.append(converged_model(dataset, "cutmix", "vit-p4"))
+    if dataset == "fashion-mnist":
+        subprocess.run([sys.executable, __file__, "--dataset", dataset, "--only-mimetic"], env=env, check=True)
+        longer.append(mimetic_folder(dataset))
     experiment("attention-distance", "--patches", 4, "--dataset", dataset, "--out", folder(dataset, "attention"),
                "--longer", ",".join(map(str, longer)))
     checkpoints = [converged_model(dataset, "data-scale", m) for m in ("vit", "vit-p4")]
@@ -118,6 +141,7 @@ def main(argv=None):
     ap.add_argument("--collect", action="store_true", help="copy the results into docs/figures/claims/")
     ap.add_argument("--no-cutmix", action="store_true", help="skip the converged CutMix run")
     ap.add_argument("--only-cutmix", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--only-mimetic", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.collect:
         return collect()
@@ -125,6 +149,8 @@ def main(argv=None):
         ap.error("give --dataset or --collect")
     if args.only_cutmix:
         return cutmix_run(args.dataset)
+    if args.only_mimetic:
+        return mimetic_run(args.dataset)
     run(args.dataset, cutmix=not args.no_cutmix)
 
 

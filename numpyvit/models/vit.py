@@ -16,6 +16,7 @@ from ..layers.norm import LayerNorm
 from ..layers.patch_embed import PatchEmbed, sincos_pos_embed
 from .config import Config, check_positive_int
 from .inputs import check_images
+from .mimetic import mimetic_attention
 
 
 @dataclass
@@ -34,6 +35,8 @@ class ViTConfig(Config):
     act: str = "gelu_tanh"      # MLP activation: 'gelu_tanh', the tanh form every stored run used
                                 # (a config without the field gets it), or 'gelu', the exact erf
                                 # form, timm's default (names as in PyTorch and timm)
+    attn_init: str = "random"   # attention weights: 'random' (timm's), or 'mimetic' (models/mimetic.py:
+                                # W_q^T W_k near the identity, W_v^T W_p^T near minus it)
 
     def __post_init__(self):
         for name in ("image_size", "patch_size", "in_channels", "num_classes", "dim", "depth",
@@ -54,6 +57,8 @@ class ViTConfig(Config):
             raise ConfigError(f"norm_eps={self.norm_eps!r} must be positive")
         if self.act not in ACTIVATIONS:
             raise ConfigError(f"act={self.act!r} must be one of {', '.join(map(repr, ACTIVATIONS))}")
+        if self.attn_init not in ("random", "mimetic"):
+            raise ConfigError(f"attn_init={self.attn_init!r} must be 'random' or 'mimetic'")
 
     @classmethod
     def from_dict(cls, d):
@@ -101,6 +106,10 @@ class VisionTransformer(Module):
                        for _ in range(config.depth)]
         self.norm = LayerNorm(D, eps=config.norm_eps, dtype=dtype)
         self.head = Linear(D, config.num_classes, rng=rng, dtype=dtype)
+        if config.attn_init == "mimetic":   # its own generator: the random weights stay as they were
+            mimetic_rng = np.random.default_rng([seed, 1])
+            for block in self.blocks:
+                mimetic_attention(block.attn, mimetic_rng)
         self.image_shape = self.tokens_shape = None
 
     def check_images(self, images):
