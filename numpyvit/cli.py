@@ -186,8 +186,8 @@ def build_parser():
     g.add_argument("--epochs", type=positive_int, default=None,
                    help="passes over the training set per run, the same for every run (default 2)")
     g.add_argument("--longer", default="",
-                   help="comma-separated run folders of ViTs trained longer than the budget (e.g. runs/default), "
-                        "measured the same way to see whether the budget decided the result")
+                   help="comma-separated run folders of further ViTs measured the same way (e.g. runs/default, "
+                        "trained longer than the budget, to see whether the budget decided the result)")
     g = p.add_argument_group("rollout")
     g.add_argument("--checkpoints", default=None,
                    help="comma-separated checkpoints or run folders (default: runs/default and the "

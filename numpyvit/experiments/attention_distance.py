@@ -224,9 +224,10 @@ def analyze_runs(data, out_dir, patches=PATCHES, augmentations=AUGMENTATIONS, im
                  log=print):
     """Read every finished run, measure it and write attention_distance.csv (one row per head)
     and attention_distance.json (per run: accuracy, budget, baselines, trend, local and wide
-    heads; the ResNet reference; the rules). `longer`: run folders of ViTs trained longer than
-    the budget (e.g. the default run), measured the same way into the JSON's "longer_runs", to
-    see whether the budget decided the result. Returns the JSON's dict."""
+    heads, self shares, offsets; the ResNet reference on its grid; the rules). `longer`: further
+    run folders measured the same way into the JSON's "longer_runs": ViTs trained longer than
+    the budget (e.g. the default run, or converged ones), to see whether the budget decided the
+    result, or started otherwise. Returns the JSON's dict."""
     out_dir = Path(out_dir)
     measured = (*data[:4], min(images, len(data[2])))      # the test images the heads are measured on
     rows, runs = [], []
