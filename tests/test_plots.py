@@ -859,3 +859,14 @@ def test_the_report_check_fails_when_write_analysis_writes_a_wrong_number(module
     run = run_report("learned", tmp_path, monkeypatch)      # the expected numbers never call analysis.* or plots.*
     with pytest.raises(AssertionError, match=fails):
         assert_report_matches(*run, "learned")
+
+
+def test_plot_distance_grids_puts_one_grid_s_runs_in_one_row():
+    result, rows = distance_result(patches=(4,), augs=("none", "cutmix", "converged"))
+    fig = plot_distance_grids(result, rows)
+    axes = fig.axes[:3]
+    assert [ax.get_title().split(", ")[1].split(":")[0] for ax in axes] == ["none", "cutmix", "converged"]
+    positions = [ax.get_position().bounds for ax in axes]
+    assert len({round(y, 3) for _, y, _, _ in positions}) == 1               # one row
+    assert [ax.get_ylabel() for ax in axes] == ["mean attention distance (px)", "", ""]
+    assert all(ax.get_xlabel() == "layer (block)" for ax in axes)

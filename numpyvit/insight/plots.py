@@ -587,8 +587,11 @@ def plot_distance_grids(result, per_head):
                   "plot_distance_grids", "attention_distance.json's runs")
     patches = sorted({r["patch"] for r in runs}, reverse=True)
     augs = list(dict.fromkeys(r["augmentation"] for r in runs))
-    fig = Figure(figsize=(3.4 * len(patches) + 0.6, 2.9 * len(augs) + 0.4), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(augs), len(patches), sharey=True, squeeze=False))
+    one_grid = len(patches) == 1             # one grid: its runs side by side, in one row
+    shape = (1, len(augs)) if one_grid else (len(augs), len(patches))
+    fig = Figure(figsize=(3.4 * shape[1] + 0.6, 2.9 * shape[0] + 0.4), layout="constrained")
+    grid_axes = np.atleast_2d(fig.subplots(*shape, sharey=True, squeeze=False))
+    axes = grid_axes.T if one_grid else grid_axes   # axes[i, j]: augmentation i, patch j
     top = 28 * 0.75
     for i, aug in enumerate(augs):
         for j, p in enumerate(patches):
@@ -622,11 +625,11 @@ def plot_distance_grids(result, per_head):
             ax.set_xticks(range(1, L + 1))
             ax.set_title(f"patch {p} ({run['grid']}x{run['grid']}), {aug}: {100 * run['test_acc']:.1f}%",
                          fontsize=9)
-            if i == len(augs) - 1:
+            if one_grid or i == len(augs) - 1:
                 ax.set_xlabel("layer (block)")
-            if j == 0:
+            if (i == 0) if one_grid else (j == 0):
                 ax.set_ylabel("mean attention distance (px)")
-            if j == len(patches) - 1:
+            if (i == len(augs) - 1) if one_grid else (j == len(patches) - 1):
                 sec = ax.secondary_yaxis("right", functions=(lambda v: v / 28, lambda f: f * 28))
                 sec.set_ylabel("fraction of the image width")
             ax.grid(alpha=0.3)
