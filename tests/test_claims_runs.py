@@ -1,0 +1,33 @@
+"""tools/claims_runs.py: the order of its runs and what --collect copies where."""
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools import claims_runs  # noqa: E402
+
+
+def test_the_verdict_carrying_ends_run_first_and_the_costly_patch_4_vit_last_of_them():
+    steps = [(n, seed, models) for n, seed, models in claims_runs.STEPS]
+    assert steps[0] == (1000, 0, None)
+    assert steps[1] == (60000, 0, "vit,resnet") and steps[2] == (60000, 0, "vit-p4")
+    assert {n for n, _, _ in steps} == {1000, 4000, 15000, 60000}
+
+
+def test_collect_copies_each_dataset_s_results_and_names_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(claims_runs, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(claims_runs, "OUT", tmp_path / "out")
+    monkeypatch.setattr(claims_runs, "ROOT", tmp_path)
+    for step, names in claims_runs.COLLECTED.items():
+        folder = claims_runs.folder("fashion-mnist", step)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (folder / name).write_text(f"{step}/{name}")
+    claims_runs.collect()
+    out = tmp_path / "out" / "fashion-mnist"
+    assert (out / "results_validation.csv").read_text() == "data-scale/results_validation.csv"
+    assert (out / "cutmix_results_validation.csv").read_text() == "cutmix/results_validation.csv"   # not overwritten
+    assert (out / "rollout.json").read_text() == "rollout/rollout.json"
+    assert not any((tmp_path / "out" / "mnist").iterdir())          # nothing made there: nothing copied
+    assert json.loads((tmp_path / "out" / "machine.json").read_text())["cpu"]
