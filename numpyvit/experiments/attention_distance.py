@@ -1,12 +1,20 @@
-"""Does attention distance grow with depth? The ViT paper's Figures 7 (right) and 11, on MNIST.
+"""Does attention distance grow with depth? The ViT paper's Figures 7 (right) and 11, on MNIST
+and Fashion-MNIST.
 
 The paper (section 4.5) finds that the mean attention distance, the analogue of a CNN's
 receptive field, grows with depth, while some heads of the lowest layers already attend across
 the whole image and others stay local. Its models see a 14x14 grid of patches (224 px images,
 patch 16). MNIST's 28 px digits give the same grids: patch 7 a 4x4 grid (16 patches), patch 4
 a 7x7 grid (49, ViT-B/32's), patch 2 a 14x14 grid (196, ViT-B/16's). Each grid is trained with
-and without CutMix, which a study of ViTs trained from scratch on small data found to decide
-whether early layers become local.
+and without CutMix, which a study of ViTs trained from scratch on small data (Santiago Toledo &
+Martinez 2026, arXiv 2605.16390) found to decide whether early layers become local.
+
+The claim has three parts, each judged by its rule (RULES): some low-layer heads attend
+globally, some locally, and the distance grows with depth. Every reference (self, uniform,
+ink, the ResNet's receptive fields) is averaged over the same query patches of the same grid
+as the heads, and each head's distance is also given as a share of uniform, beside its self
+share and its strongest fixed offset; growth that the grid leaves no room for is reported as
+'no room', not as 'flat'.
 
 The budget rule: every run sees the same training images, the same number of times
 (`epochs` passes over the 60k training set, the default recipe otherwise), so the grids differ
