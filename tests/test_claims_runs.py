@@ -24,10 +24,16 @@ def test_collect_copies_each_dataset_s_results_and_names_the_cpu(tmp_path, monke
         folder.mkdir(parents=True, exist_ok=True)
         for name in names:
             (folder / name).write_text(f"{step}/{name}")
+    for step, patch in (("rollout-p7", 7), ("rollout-p4", 4)):       # one model per folder, merged
+        (claims_runs.folder("fashion-mnist", step) / "rollout.json").write_text(
+            json.dumps({"images": 5000, "models": [{"patch": patch}]}))
     claims_runs.collect()
     out = tmp_path / "out" / "fashion-mnist"
     assert (out / "results_validation.csv").read_text() == "data-scale/results_validation.csv"
     assert (out / "cutmix_results_validation.csv").read_text() == "cutmix/results_validation.csv"   # not overwritten
-    assert (out / "rollout.json").read_text() == "rollout/rollout.json"
+    assert (out / "deletion_controls_p7.png").read_text() == "rollout-p7/deletion_controls.png"
+    assert (out / "deletion_controls_p4.png").read_text() == "rollout-p4/deletion_controls.png"
+    merged = json.loads((out / "rollout.json").read_text())
+    assert merged["images"] == 5000 and [m["patch"] for m in merged["models"]] == [7, 4]
     assert not any((tmp_path / "out" / "mnist").iterdir())          # nothing made there: nothing copied
     assert json.loads((tmp_path / "out" / "machine.json").read_text())["cpu"]

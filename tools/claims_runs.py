@@ -20,7 +20,8 @@ back, so a second call does only what is missing):
                  3-epoch budget, with and without CutMix, and the converged models above read
                  the same way (--longer); on Fashion-MNIST also the same 3-epoch run started
                  from mimetic initialisation of the attention (models/mimetic.py)
-  rollout        rollout and its controls on the converged 60,000-image ViTs (patch 7 and 4)
+  rollout        rollout and its controls on the converged 60,000-image ViTs (patch 7 and 4),
+                 each in its own folder, merged into one rollout.json by --collect
 
 Runs live in runs/claims/ (gitignored). --collect copies the result files and figures into
 docs/figures/claims/<dataset>/ with the CPU they were made on.
@@ -49,7 +50,8 @@ STEPS = [(1000, 0, None), (60000, 0, "vit,resnet"), (60000, 0, "vit-p4"), (4000,
 COLLECTED = {"data-scale": ["results_validation.csv", "data_scale_validation.png"],
              "cutmix": ["results_validation.csv"],
              "attention": ["attention_distance.json", "attention_distance.csv", "attention_distance.png"],
-             "rollout": ["rollout.json", "deletion_curves.png", "deletion_controls.png"]}
+             "rollout-p7": ["deletion_controls.png"], "rollout-p4": ["deletion_controls.png"]}
+ROLLOUTS = ("rollout-p7", "rollout-p4")     # merged into one rollout.json, patch 7's model first
 
 
 def folder(dataset, step):
@@ -115,9 +117,19 @@ def run(dataset, cutmix=True):
         longer.append(mimetic_folder(dataset))
     experiment("attention-distance", "--patches", 4, "--dataset", dataset, "--out", folder(dataset, "attention"),
                "--longer", ",".join(map(str, longer)))
-    checkpoints = [converged_model(dataset, "data-scale", m) for m in ("vit", "vit-p4")]
-    experiment("rollout", "--dataset", dataset, "--out", folder(dataset, "rollout"),
-               "--checkpoints", ",".join(map(str, checkpoints)))
+    for model, patch in (("vit", 7), ("vit-p4", 4)):       # one folder each: patch 7 is ready hours earlier
+        experiment("rollout", "--dataset", dataset, "--out", folder(dataset, f"rollout-p{patch}"),
+                   "--checkpoints", converged_model(dataset, "data-scale", model))
+
+
+def destination(step, name):
+    """A result file's name in docs/figures/claims/<dataset>/: the CutMix run's table and each
+    rollout folder's figure get their step's name, so no step's file overwrites another's."""
+    if step == "cutmix":
+        return f"cutmix_{name}"
+    if step in ROLLOUTS:
+        return f"{name[:-len('.png')]}_{step.split('-')[1]}.png"     # deletion_controls_p7.png
+    return name
 
 
 def collect():
@@ -129,9 +141,15 @@ def collect():
             for name in names:
                 src = folder(dataset, step) / name
                 if src.exists():
-                    dst = out / (f"cutmix_{name}" if step == "cutmix" else name)
+                    dst = out / destination(step, name)
                     shutil.copyfile(src, dst)
                     print(f"{src.relative_to(ROOT)} -> {dst.relative_to(ROOT)}")
+        parts = [json.loads((folder(dataset, step) / "rollout.json").read_text()) for step in ROLLOUTS
+                 if (folder(dataset, step) / "rollout.json").exists()]
+        if parts:
+            merged = {**parts[0], "models": [m for part in parts for m in part["models"]]}
+            (out / "rollout.json").write_text(json.dumps(merged, indent=1) + "\n")
+            print(f"{len(merged['models'])} rollout models -> {(out / 'rollout.json').relative_to(ROOT)}")
     (OUT / "machine.json").write_text(json.dumps({"cpu": this_cpu()}, indent=1) + "\n")
 
 
