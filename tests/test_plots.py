@@ -611,7 +611,7 @@ def test_plot_deletion_curves_draws_every_order_per_model(tmp_path):
     fig = plot_deletion_curves(models)
     assert_figure_saves(fig, 2, tmp_path)
     for ax, m in zip(fig.axes, models):
-        assert ax.get_title() == f"patch {m['patch']} ({m['grid']}x{m['grid']} grid), 100 test digits"
+        assert ax.get_title() == f"patch {m['patch']} ({m['grid']}x{m['grid']} grid), 100 test images"
         lines = {line.get_label(): line for line in ax.get_lines()}
         assert set(lines) == {"highest rollout first", "random patches", "lowest rollout first",
                               "most ink first (no model)"}

@@ -691,7 +691,7 @@ def plot_deletion_curves(models):
         x = 100 * np.asarray(d["fraction"])
         for order, style in (("high", "o-"), ("ink", "s--"), ("random", "^-"), ("low", "v-")):
             ax.plot(x, 100 * np.asarray(d[order]), style, label=names[order], ms=4)
-        ax.set_title(f"patch {m['patch']} ({m['grid']}x{m['grid']} grid), {m['images']} test digits", fontsize=9)
+        ax.set_title(f"patch {m['patch']} ({m['grid']}x{m['grid']} grid), {m['images']} test images", fontsize=9)
         ax.set_xlabel("patches blanked (% of the image)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy (%)")
@@ -721,7 +721,7 @@ def plot_deletion_controls(models):
                 ax.plot(x, 100 * np.asarray(d[order]), style, label=names[order], ms=4)
             ax.set_xlabel(xlabel, fontsize=8)
             ax.grid(alpha=0.3)
-        axes[0, col].set_title(f"patch {m['patch']} ({m['grid']}x{m['grid']} grid), {m['images']} test digits",
+        axes[0, col].set_title(f"patch {m['patch']} ({m['grid']}x{m['grid']} grid), {m['images']} test images",
                                fontsize=9)
     for row, what in enumerate(("among inked patches only", "at equal ink removed")):
         axes[row, 0].set_ylabel(f"test accuracy (%)\n{what}")
