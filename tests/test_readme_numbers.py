@@ -37,9 +37,10 @@ NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
 # Figure numbers and list bullets of the text itself.
 STRUCTURAL = {
     "2020", "4.3", "4.5", "3", "4", "6", "7", "11", "D.8",                 # the paper: sections, figures
-    "50", "9", "90", "2026", "0.6",    # ResNet-50, 9M and 90M images, the 2026 CutMix study; the trend rule
+    "50", "9", "90", "2026", "0.6", "1.4", "2605.16390", "2021", "2023",   # ResNet-50, 9M and 90M images,
+    # the CutMix study (2026, its arXiv number), the works cited (2021, 2023); the trend rule
     "2", "14", "16", "28", "49", "196", "1", "5", "8", "10", "12",         # sizes, grids, depths, counts
-    "64", "32", "13", "224", "300", "0.02", "0.1", "0.5", "0.9", "100", "90",
+    "64", "32", "13", "224", "300", "0.02", "0.1", "0.5", "0.9", "100", "90", "200", "40",  # ... the validation rule
     "1,000", "4,000", "15,000", "60,000", "10,000", "500", "5,000", "128",
     "205,962", "174,970", "7.2", "19", "47", "103", "0", "3x3",
     "30", "15", "512", "25", "17",     # the long recipe's: default epochs, stronger augmentation, the CPU's name
