@@ -62,6 +62,7 @@ def test_self_share_tells_self_from_uniform_from_neighbour():
     att = hand_made([np.eye(P), np.full((P, P), 1 / P), right_neighbour(g)], g)
     share = self_share(att)[0]
     np.testing.assert_allclose(share, [1.0, 1 / P, 4 / P])      # the last column's 4 patches stay on themselves
+    np.testing.assert_allclose(offset_attention(att, g)[0, :, 3, 3], share)   # offset (0, 0) is the self share
 
 
 def test_offset_attention_finds_the_fixed_neighbour():

@@ -58,12 +58,14 @@ def folder(dataset, step):
     return RUNS / f"{step}-{dataset}"
 
 
+ONE_CORE = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}   # one BLAS thread a step
+
+
 def experiment(*args):
     """One `python -m numpyvit experiment ...` on one core; stops the script if it fails."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "numpyvit", "experiment", *map(str, args), "--workers", "1", "--no-progress"]
     print("$", " ".join(cmd[1:]), flush=True)
-    subprocess.run(cmd, env=env, cwd=ROOT, check=True)
+    subprocess.run(cmd, env=ONE_CORE, cwd=ROOT, check=True)
 
 
 def converged_model(dataset, step, model, size=60000, seed=0):
@@ -108,12 +110,11 @@ def run(dataset, cutmix=True):
         experiment("data-scale", "--protocol", "validation", "--dataset", dataset, "--sizes", n, "--seeds", seed,
                    "--out", ds, *(("--models", models) if models else ()))
     longer = [converged_model(dataset, "data-scale", "vit-p4")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     if cutmix:
-        subprocess.run([sys.executable, __file__, "--dataset", dataset, "--only-cutmix"], env=env, check=True)
+        subprocess.run([sys.executable, __file__, "--dataset", dataset, "--only-cutmix"], env=ONE_CORE, check=True)
         longer.append(converged_model(dataset, "cutmix", "vit-p4"))
     if dataset == "fashion-mnist":
-        subprocess.run([sys.executable, __file__, "--dataset", dataset, "--only-mimetic"], env=env, check=True)
+        subprocess.run([sys.executable, __file__, "--dataset", dataset, "--only-mimetic"], env=ONE_CORE, check=True)
         longer.append(mimetic_folder(dataset))
     experiment("attention-distance", "--patches", 4, "--dataset", dataset, "--out", folder(dataset, "attention"),
                "--longer", ",".join(map(str, longer)))

@@ -33,8 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..insight.analysis import (INK_LEVEL, LOCAL_SHARE, attention_maps, distance_baselines, field_distance,
-                                ink_patches, mean_attention_distance, offset_attention, self_share,
-                                strongest_offset)
+                                ink_patches, mean_attention_distance, offset_attention, strongest_offset)
 from ..models.registry import build_model
 from ..models.resnet import ResNetConfig, receptive_fields
 from ..models.vit import ViTConfig
@@ -162,8 +161,9 @@ def analyze_run(model, raw_images, image_size=28, dataset="mnist"):
     p, g = model.config.patch_size, model.patch_embed.grid
     att = attention_maps(model, normalize(raw_images, dataset), batch_size=100)   # (L, B, h, N, N)
     dist = mean_attention_distance(att, p, g)                         # (L, h)
-    own = self_share(att)                                             # (L, h)
-    where, share = strongest_offset(offset_attention(att, g))         # (L, h, 2), (L, h)
+    offsets = offset_attention(att, g)                                # (L, h, 2g-1, 2g-1)
+    own = offsets[:, :, g - 1, g - 1]                                 # (L, h): the self share, offset (0, 0)
+    where, share = strongest_offset(offsets)                          # (L, h, 2), (L, h)
     del att
     base = distance_baselines(ink_patches(raw_images, p), p, g)
     layer_means = dist.mean(axis=1)

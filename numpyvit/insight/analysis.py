@@ -174,12 +174,9 @@ def mean_attention_distance(attentions, patch_size, grid):
     if N != grid * grid + 1:
         raise ValueError(f"mean_attention_distance: N={N} tokens do not match grid={grid} "
                          f"(expected grid*grid + 1 = {grid * grid + 1})")
-    a = att[..., 1:, 1:]                                          # (L, B, h, P, P) patches only
-    mass = a.sum(axis=-1)                                         # (L, B, h, P)
+    a, valid = _patch_attention(att, "mean_attention_distance")   # (L, B, h, P, P), (L, B, h, P)
     d = patch_distances(grid, patch_size).astype(a.dtype)         # (P, P)
-    weighted = np.einsum("lbhij,ij->lbhi", a, d)                  # (L, B, h, P)
-    valid = mass > 0
-    per_query = np.divide(weighted, mass, out=np.zeros_like(weighted), where=valid)
+    per_query = np.einsum("lbhij,ij->lbhi", a, d)                 # (L, B, h, P), 0 where not valid
     with np.errstate(invalid="ignore", divide="ignore"):          # a head with no valid row -> NaN
         return per_query.sum(axis=(1, 3)) / valid.sum(axis=(1, 3)).astype(a.dtype)  # (L, h)
 
