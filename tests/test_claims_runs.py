@@ -37,3 +37,34 @@ def test_collect_copies_each_dataset_s_results_and_names_the_cpu(tmp_path, monke
     assert merged["images"] == 5000 and [m["patch"] for m in merged["models"]] == [7, 4]
     assert not any((tmp_path / "out" / "mnist").iterdir())          # nothing made there: nothing copied
     assert json.loads((tmp_path / "out" / "machine.json").read_text())["cpu"]
+
+
+def _table(path, keys):
+    from numpyvit.experiments.data_scale_validation import FIELDS
+    from numpyvit.files import write_csv
+    write_csv(path, [{**dict.fromkeys(FIELDS, "0"), "model": m, "train_size": n, "seed": s} for m, n, s in keys],
+              FIELDS)
+
+
+def test_a_step_counts_as_finished_only_when_every_one_of_its_rows_is_in_the_table(tmp_path):
+    table = tmp_path / "results_validation.csv"
+    assert not claims_runs.finished(table, 1000, 0, None)                 # no table yet
+    _table(table, [("vit", 1000, 0), ("vit-p4", 1000, 0), ("resnet", 60000, 0)])
+    assert not claims_runs.finished(table, 1000, 0, None)                 # the ResNet at 1,000 is missing
+    assert claims_runs.finished(table, 1000, 0, "vit,vit-p4")
+    assert not claims_runs.finished(table, 1000, 1, "vit")                # another seed
+    assert claims_runs.finished(table, 60000, 0, "resnet")
+
+
+def test_restore_puts_the_committed_table_back_but_never_over_a_run_folder_s_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(claims_runs, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(claims_runs, "OUT", tmp_path / "out")
+    monkeypatch.setattr(claims_runs, "ROOT", tmp_path)
+    (tmp_path / "out" / "mnist").mkdir(parents=True)
+    _table(tmp_path / "out" / "mnist" / "results_validation.csv", [("vit", 1000, 0)])
+    claims_runs.restore("mnist")
+    restored = claims_runs.folder("mnist", "data-scale") / "results_validation.csv"
+    assert claims_runs.finished(restored, 1000, 0, "vit")
+    _table(restored, [("resnet", 4000, 0)])                              # the run folder has moved on
+    claims_runs.restore("mnist")
+    assert claims_runs.finished(restored, 4000, 0, "resnet") and not claims_runs.finished(restored, 1000, 0, "vit")
