@@ -419,7 +419,8 @@ def _experiment_data_scale(args, data, out):
                dataset=args.dataset)
     rows = read_results(out / "results.csv")     # every run in the folder, this call's and earlier ones
     table = summarize(rows)
-    _save(plot_data_scale(table, summarize(rows, "train_error")), out / "data_scale.png")
+    _save(plot_data_scale(table, summarize(rows, "train_error"),
+                          DATASETS[args.dataset].title), out / "data_scale.png")
     print(f"\ntest accuracy (mean over seeds) of the {len(rows)} runs in {out / 'results.csv'}, each trained "
           f"until its training loss plateaued")
     print(f"{'train size':>10} " + " ".join(f"{m:>8}" for m in table))
@@ -450,7 +451,8 @@ def _experiment_data_scale_validation(args, data, out, models, sizes, seeds):
     if not good:
         return
     table = summarize(good)
-    _save(plot_data_scale(table, summarize(good, "train_error")), out / "data_scale_validation.png")
+    _save(plot_data_scale(table, summarize(good, "train_error"),
+                          DATASETS[args.dataset].title), out / "data_scale_validation.png")
     print(f"test accuracy (mean over the converged seeds) of the best block, cooled down")
     print(f"{'train size':>10} " + " ".join(f"{m:>8}" for m in table))
     for n in sorted({int(r["train_size"]) for r in good}):

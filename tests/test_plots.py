@@ -483,6 +483,8 @@ def test_plot_data_scale_draws_a_line_per_model_and_shades_seed_ranges(tmp_path)
                       ("resnet: test", [100, 300], [10, 5])])
     assert ax.get_lines()[1].get_color() == ax.get_lines()[0].get_color()
     assert ax.get_ylabel() == "error (%)"
+    assert "subset of MNIST" in ax.get_xlabel()
+    assert "subset of Fashion-MNIST" in plot_data_scale(one_seed, dataset="Fashion-MNIST").axes[0].get_xlabel()
 
 
 def test_plot_data_scale_train_lines_are_dashed_and_only_for_plotted_models(tmp_path):

@@ -507,13 +507,13 @@ def plot_test_error(runs, target=None):
     return fig
 
 
-def plot_data_scale(summary, train_summary=None):
+def plot_data_scale(summary, train_summary=None, dataset="MNIST"):
     """Test error against training-set size, one line per model, the range over seeds shaded;
     with train_summary, each model's error on its own training subset as a dashed line of the
     same colour (a model that fits its data has a train error near 0).
 
     summary, train_summary: {model: {train size: (mean error, min error, max error, seeds)}},
-    as numpyvit.experiments.data_scale.summarize returns them.
+    as numpyvit.experiments.data_scale.summarize returns them; dataset: its name as in sentences.
     """
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -538,7 +538,7 @@ def plot_data_scale(summary, train_summary=None):
         axis.set_major_formatter(plain)
         # within a decade there are no major ticks to read, so label the minor ones
         axis.set_minor_formatter(plain if axis is ax.yaxis and high / low < 10 else none)
-    ax.set_xlabel("training images (class-balanced subset of MNIST)")
+    ax.set_xlabel(f"training images (class-balanced subset of {dataset})")
     ax.set_ylabel("error (%)" if train_summary else "test error (%)")
     ax.set_title(f"error against training-set size ({seeds} seed{'s' if seeds > 1 else ''}"
                  f"{', range shaded' if seeds > 1 else ''})")
