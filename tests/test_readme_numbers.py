@@ -104,7 +104,8 @@ def result_values(figures=FIGURES):
 def _data_scale_values(prefix, rows, flag, values):
     """A data-scale table's values: <prefix>.<model>.<size>.<column> the mean over seeds (.min,
     .max, .s<seed>), <prefix>.<model>.<size>.<flag> how many seeds have it True, and
-    <prefix>.<model>.<size>.error_ratio that model's mean test error over the ResNet's."""
+    <prefix>.<model>.<size>.error_ratio that model's mean test error over the ResNet's, and .gap_pts
+    the ResNet's mean test accuracy minus that model's, in points."""
     numeric = [k for k in rows[0] if _is_number(rows[0][k])]
     groups = {}
     for r in rows:
@@ -122,6 +123,8 @@ def _data_scale_values(prefix, rows, flag, values):
         if model != "resnet" and ("resnet", size) in groups:
             values[f"{prefix}.{model}.{size}.error_ratio"] = (values[f"{prefix}.{model}.{size}.test_error"]
                                                               / values[f"{prefix}.resnet.{size}.test_error"])
+            values[f"{prefix}.{model}.{size}.gap_pts"] = 100 * (values[f"{prefix}.resnet.{size}.test_acc"]
+                                                                - values[f"{prefix}.{model}.{size}.test_acc"])
 
 
 def _is_number(text):
